@@ -1,0 +1,27 @@
+"""The xDSL context with every dialect tensorc uses registered."""
+
+from __future__ import annotations
+
+from xdsl.context import Context
+from xdsl.dialects import get_all_dialects
+
+
+def make_context() -> Context:
+    """All of xDSL's dialects plus tensorc's own, loaded lazily by name."""
+    ctx = Context(allow_unregistered=False)
+    for name, factory in get_all_dialects().items():
+        ctx.register_dialect(name, factory)
+    for name, factory in tensorc_dialects().items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
+def tensorc_dialects():
+    """tensorc's dialects by name; each new dialect registers here."""
+
+    def tg():
+        from tensorc.dialects.tg import TG
+
+        return TG
+
+    return {"tg": tg}

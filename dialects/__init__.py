@@ -1,0 +1,1 @@
+"""xDSL dialects of tensorc, one module (or package) per dialect."""

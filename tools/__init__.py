@@ -1,0 +1,1 @@
+"""tensorc.tools: command-line driver, ``opt`` driver, benchmark helpers and model zoo."""
