@@ -200,7 +200,7 @@ class GlobalLpPoolOp(GlobalPool):
 
 
 def _per_channel(op, ins, first):
-    c = ins[0].get_shape()[1] if ins[0].get_rank() > 1 else 1
+    c = ins[0].get_shape()[1] if len(ins[0].get_shape()) > 1 else 1
     for t in ins[first:]:
         if list(t.get_shape()) != [c]:
             fail(op, f"per-channel operands must be [{c}], got {list(t.get_shape())}")
@@ -297,7 +297,7 @@ class AxisOp(SameShape):
     ATTRS = {"axis": Int(-1)}
 
     def infer(self, ins, num_results=None):
-        norm_axis(self, self.attr("axis"), ins[0].get_rank())
+        norm_axis(self, self.attr("axis"), len(ins[0].get_shape()))
         return [ins[0]]
 
 

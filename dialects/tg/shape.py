@@ -210,8 +210,8 @@ class GatherElementsOp(TGOp):
 
     def infer(self, ins, num_results=None):
         _index_type(self, ins[1])
-        norm_axis(self, self.attr("axis"), ins[0].get_rank())
-        if ins[0].get_rank() != ins[1].get_rank():
+        norm_axis(self, self.attr("axis"), len(ins[0].get_shape()))
+        if len(ins[0].get_shape()) != len(ins[1].get_shape()):
             fail(self, "data and indices ranks differ")
         return [tt(ins[1].get_shape(), ins[0].element_type)]
 
@@ -313,7 +313,7 @@ class CumSumOp(TGOp):
     ATTRS = {"axis": Int(), "exclusive": Int(0), "reverse": Int(0)}
 
     def infer(self, ins, num_results=None):
-        norm_axis(self, self.attr("axis"), ins[0].get_rank())
+        norm_axis(self, self.attr("axis"), len(ins[0].get_shape()))
         return [ins[0]]
 
 
@@ -323,7 +323,7 @@ class TriluOp(TGOp):
     ATTRS = {"upper": Int(1), "k": Int(0)}
 
     def infer(self, ins, num_results=None):
-        if ins[0].get_rank() < 2:
+        if len(ins[0].get_shape()) < 2:
             fail(self, "trilu needs rank >= 2")
         return [ins[0]]
 
@@ -442,7 +442,7 @@ class ShapeOp(TGOp):
     ATTRS = {"start": Int(0), "end": Int(None)}
 
     def infer(self, ins, num_results=None):
-        r = ins[0].get_rank()
+        r = len(ins[0].get_shape())
         start, end = self.attr("start"), self.attr("end")
         n = len(range(r)[slice(start, end)])
         return [tt([n], B.i64)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from xdsl.dialects import builtin as B
 from xdsl.irdl import IRDLOperation, irdl_op_definition, opt_attr_def, prop_def, result_def, traits_def
+from xdsl.parser import Parser
+from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 
@@ -46,10 +48,23 @@ class ConstantOp(IRDLOperation):
     value = prop_def(B.DenseIntOrFPElementsAttr)
     result = result_def(B.TensorType)
     traits = traits_def(Pure(), ConstantLike())
-    assembly_format = "$value attr-dict"
 
-    def __init__(self, value: B.DenseIntOrFPElementsAttr):
-        super().__init__(properties={"value": value}, result_types=[value.type])
+    def __init__(self, value: B.DenseIntOrFPElementsAttr, attributes=None):
+        super().__init__(properties={"value": value}, result_types=[value.type], attributes=attributes or {})
+
+    # `tg.constant dense<[1, 2]> : tensor<2xi64>`: the value carries its type
+    @classmethod
+    def parse(cls, parser: Parser) -> "ConstantOp":
+        value = parser.parse_attribute()
+        if not isinstance(value, B.DenseIntOrFPElementsAttr):
+            parser.raise_error("tg.constant expects a dense<...> value")
+        attrs = parser.parse_optional_attr_dict()
+        return cls(value, attrs)
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
 
     def verify_(self) -> None:
         if self.value.type != self.result.type:
