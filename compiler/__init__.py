@@ -1,0 +1,35 @@
+"""tensorc — a compiler for tensor workloads on xDSL and llvmlite.
+
+    prog = tensorc.import_onnx("m.onnx", input_shapes={"x": (1, 3, 224, 224)})
+    exe = tensorc.compile(prog, target="reference")
+    outputs = exe(x=array)            # dict of outputs by name
+"""
+
+from tensorc.diagnostics import TensorcError
+from tensorc.program import Program, Signature, TensorSpec, WeightStore
+
+__version__ = "0.1.0"
+
+
+def import_onnx(model, input_shapes=None) -> Program:
+    """An ONNX model (path, bytes or ModelProto) as a tg Program."""
+    from tensorc.frontends.onnx import import_onnx as _imp
+
+    return _imp(model, input_shapes=input_shapes)
+
+
+def compile(prog: Program, target: str = "reference", **options):
+    """A callable on numpy arrays (keyword arguments by input name) returning a dict of outputs."""
+    from tensorc.targets import compile_program
+
+    return compile_program(prog, target, **options)
+
+
+def lower(prog: Program, pipeline: str, **options) -> Program:
+    """Run a pass pipeline (a named pipeline or a pass list) on a copy of `prog`."""
+    from tensorc.pipeline import run_passes
+
+    return run_passes(prog.clone(), pipeline, **options)
+
+
+__all__ = ["Program", "Signature", "TensorSpec", "WeightStore", "TensorcError", "import_onnx", "compile", "lower"]
