@@ -218,11 +218,22 @@ def load_minilm() -> BertEncoder:
 # Tokenizer
 # --------------------------------------------------------------------------- #
 
-@lru_cache(maxsize=1)
-def _tokenizer():
+@lru_cache(maxsize=8)
+def _tokenizer(max_len: int | None):
+    """Tokenizer configured for one padding length (cached: parsing costs ~20 ms).
+
+    tokenizer.json's own settings (pad and truncate to a fixed 128) are not
+    what sentence-transformers uses, so both are always set explicitly.
+    """
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok.enable_truncation(max_length=max_len or MAX_SEQ_LENGTH)
+    if max_len is None:
+        tok.enable_padding(pad_id=0, pad_token="[PAD]")        # to the longest
+    else:
+        tok.enable_padding(pad_id=0, pad_token="[PAD]", length=max_len)
+    return tok
 
 
 def tokenize(sentences, max_len: int | None = None):
@@ -233,13 +244,7 @@ def tokenize(sentences, max_len: int | None = None):
     """
     if isinstance(sentences, str):
         sentences = [sentences]
-    # Copy: the cached tokenizer's padding/truncation state is mutable.
-    tok = _tokenizer().__class__.from_str(_tokenizer().to_str())
-    tok.enable_truncation(max_length=max_len or MAX_SEQ_LENGTH)
-    if max_len is None:
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")
-    else:
-        tok.enable_padding(pad_id=0, pad_token="[PAD]", length=max_len)
+    tok = _tokenizer(max_len)
     enc = tok.encode_batch(list(sentences))
     ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
     mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.int64)

@@ -137,10 +137,6 @@ def _unary_float(fn):
     return k
 
 
-def _round(x):
-    return np.round(x)  # half to even
-
-
 _NATIVE = {
     "abs": np.abs,
     "neg": np.negative,
@@ -201,12 +197,21 @@ def _clip(inputs, attrs, outs):
     lo, hi = attrs.get("min"), attrs.get("max")
     if is_float(x.dtype):
         x = fl(x)
+
+    def bound(v):
+        if x.dtype.kind == "f":
+            return np.asarray(v).astype(x.dtype)
+        lo_t, hi_t = int_range(x.dtype) if x.dtype != np.bool_ else (0, 1)
+        v = max(min(v, hi_t), lo_t)  # exact int/float comparison in Python
+        return np.asarray(int(v), dtype=x.dtype)
+
+    # clip(x, lo, hi) = min(max(x, lo), hi): hi wins when lo > hi; NaN stays NaN
     if lo is not None:
-        lo = np.asarray(lo).astype(x.dtype) if x.dtype.kind == "f" else np.asarray(lo)
-        x = np.where(x < lo, lo, x)  # NaN stays NaN
+        b = bound(lo)
+        x = np.where(x < b, b, x)
     if hi is not None:
-        hi = np.asarray(hi).astype(x.dtype) if x.dtype.kind == "f" else np.asarray(hi)
-        x = np.where(x > hi, hi, x)
+        b = bound(hi)
+        x = np.where(x > b, b, x)
     return [x]
 
 
@@ -249,8 +254,8 @@ def cast_array(x: np.ndarray, dt: np.dtype, saturate: bool = True, round_mode: s
         return x.astype(np.float64 if is_float(x.dtype) else np.int64) != 0
     if dt == np.dtype(ml_dtypes.float8_e8m0fnu) and is_float(x.dtype):
         return _to_float8e8m0(x.astype(np.float32), saturate, round_mode)
-    if dt in FLOAT8_SATURATING and saturate and is_float(x.dtype):
-        src = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    if dt in FLOAT8_SATURATING and saturate:
+        src = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32 if is_float(x.dtype) else np.float64)
         m = float_max(dt)
         src = np.where(src > m, m, np.where(src < -m, -m, src)).astype(src.dtype)
         return src.astype(dt)

@@ -1,0 +1,59 @@
+"""Every tensorc pass by name, imported only when asked for.
+
+Adding a pass is one line in PASSES: `"my-pass": _lazy("my_module", "MyPass")`.
+The factories return the pass class (xDSL's convention), so this dict plugs
+straight into `PassPipeline.parse_spec` and `xDSLOptMain.register_pass`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Callable
+
+from xdsl.passes import ModulePass
+
+
+def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    def factory() -> type[ModulePass]:
+        return getattr(importlib.import_module(f"tensorc.passes.{module}"), cls)
+
+    factory.__qualname__ = f"{module}.{cls}"
+    return factory
+
+
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "canonicalize": _lazy("canonicalize", "Canonicalize"),
+    "cse": _lazy("cse", "Cse"),
+    "dce": _lazy("dce", "Dce"),
+    "fold-constants": _lazy("fold_constants", "FoldConstants"),
+    "fold-shapes": _lazy("fold_shapes", "FoldShapes"),
+}
+
+
+def available() -> list[str]:
+    """The names of all tensorc passes, sorted."""
+    return sorted(PASSES)
+
+
+def close_matches(name: str, names=None) -> list[str]:
+    """Pass names that look like `name` (for 'did you mean' messages)."""
+    return difflib.get_close_matches(name, list(names if names is not None else PASSES), n=3, cutoff=0.6)
+
+
+def get_pass(name: str) -> type[ModulePass]:
+    """The pass class registered as `name`; KeyError naming close matches if there is none."""
+    factory = PASSES.get(name)
+    if factory is None:
+        hint = close_matches(name)
+        raise KeyError(f"unknown pass '{name}'" + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+    return factory()
+
+
+def summary(name: str) -> str:
+    """The first line of the pass's docstring, for `tensorc passes`."""
+    doc = (get_pass(name).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+__all__ = ["PASSES", "available", "get_pass", "close_matches", "summary"]
