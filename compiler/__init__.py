@@ -11,11 +11,11 @@ from tensorc.program import Program, Signature, TensorSpec, WeightStore
 __version__ = "0.1.0"
 
 
-def import_onnx(model, input_shapes=None) -> Program:
-    """An ONNX model (path, bytes or ModelProto) as a tg Program."""
+def import_onnx(model, input_shapes=None, constants=None) -> Program:
+    """An ONNX model (path, bytes or ModelProto) as a tg Program; see frontends.onnx.import_onnx."""
     from tensorc.frontends.onnx import import_onnx as _imp
 
-    return _imp(model, input_shapes=input_shapes)
+    return _imp(model, input_shapes=input_shapes, constants=constants)
 
 
 def compile(prog: Program, target: str = "reference", **options):

@@ -42,7 +42,7 @@ class WeightStore:
             self.add(k, v)
 
     def add(self, name: str, array: np.ndarray) -> str:
-        arr = np.ascontiguousarray(array)
+        arr = np.asarray(array, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         arr.setflags(write=False)
         self._arrays[name] = arr
         return name

@@ -56,4 +56,11 @@ def summary(name: str) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-__all__ = ["PASSES", "available", "get_pass", "close_matches", "summary"]
+def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """xDSL's passes plus tensorc's; where names clash (canonicalize, cse, dce) tensorc's win."""
+    from xdsl.universe import Universe
+
+    return {**Universe.get_multiverse().all_passes, **PASSES}
+
+
+__all__ = ["PASSES", "available", "get_pass", "close_matches", "summary", "all_passes"]

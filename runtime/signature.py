@@ -37,5 +37,5 @@ def check_inputs(specs: Sequence[Any], args: Sequence[Any], kwargs: Mapping[str,
             raise InputError(f"input '{spec.name}': expected shape {list(spec.shape)}, got {list(arr.shape)}")
         if arr.dtype != np.dtype(spec.dtype):
             raise InputError(f"input '{spec.name}': expected dtype {np.dtype(spec.dtype)}, got {arr.dtype}")
-        out.append(np.ascontiguousarray(arr))
+        out.append(np.asarray(arr, order="C"))
     return out

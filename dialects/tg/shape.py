@@ -94,7 +94,7 @@ class FlattenOp(TGOp):
         a = self.attr("axis")
         if not -len(x) <= a <= len(x):
             fail(self, f"axis {a} out of range")
-        a %= len(x) + 1 if a < 0 else len(x) + 1
+        a = a + len(x) if a < 0 else a
         return [tt([int(np.prod(x[:a])), int(np.prod(x[a:]))], ins[0].element_type)]
 
 

@@ -73,7 +73,8 @@ class Val:
 
 
 class GraphImporter:
-    def __init__(self, model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None, source: str):
+    def __init__(self, model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None, source: str,
+                 constants: Mapping[str, np.ndarray] | None = None):
         self.model = model
         self.source = source
         self.opsets = {(o.domain or "ai.onnx"): o.version for o in model.opset_import}
@@ -81,6 +82,7 @@ class GraphImporter:
         self.block = Block()
         self.env: dict[str, Val] = {}
         self.input_shapes = dict(input_shapes or {})
+        self.constants = dict(constants or {})
         self._fold_scratch = 0
 
     # ---- constants ---------------------------------------------------
@@ -120,6 +122,10 @@ class GraphImporter:
             self.env[init.name] = Val(init.name, const=_to_numpy(init, self.source))
         for sp in g.sparse_initializer:
             self.env[sp.values.name] = Val(sp.values.name, const=numpy_helper.to_array(sp))
+        for name, value in self.constants.items():  # inputs frozen to known values
+            if name not in {i.name for i in g.input}:
+                raise ImportError_(f"{self.source}: cannot freeze '{name}': not an input of the graph")
+            self.env[name] = Val(name, const=np.asarray(value))
         real_inputs = [i for i in g.input if i.name not in self.env]
         unknown = set(self.input_shapes) - {i.name for i in real_inputs}
         if unknown:
@@ -390,9 +396,17 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
     return proto, str(path)
 
 
-def import_onnx(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = None) -> Program:
-    """Import an ONNX model (path, bytes or ModelProto) into a tg Program."""
+def import_onnx(
+    model: Any,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    constants: Mapping[str, np.ndarray] | None = None,
+) -> Program:
+    """Import an ONNX model (path, bytes or ModelProto) into a tg Program.
+
+    `input_shapes` binds dynamic dimensions; `constants` freezes graph inputs to
+    known values (e.g. axes or shapes fed as inputs), removing them from the signature.
+    """
     from . import converters  # noqa: F401  (registers the converters)
 
     proto, source = load_model(model)
-    return GraphImporter(proto, input_shapes, source).run()
+    return GraphImporter(proto, input_shapes, source, constants).run()

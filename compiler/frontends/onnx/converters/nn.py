@@ -166,8 +166,8 @@ def mvn(ctx: NodeContext):
 @converter("Dropout")
 def dropout(ctx: NodeContext):
     """Inference: the identity, and an all-true mask when asked for."""
-    if ctx.opset >= 12 and ctx.has(2) and ctx.val(2).const is not None and bool(ctx.val(2).const):
-        raise ctx.unsupported("training_mode=true")
+    if ctx.opset >= 12 and ctx.has(2) and (ctx.val(2).const is None or bool(ctx.val(2).const)):
+        raise ctx.unsupported("training mode (random masks) is not supported")
     x = ctx.val(0)
     outs = [x]
     if len(ctx.node.output) > 1 and ctx.node.output[1]:

@@ -74,7 +74,7 @@ def reshape(ctx: NodeContext):
 def flatten(ctx: NodeContext):
     x = ctx.val(0)
     axis = ctx.attr("axis", 1)
-    return ctx.emit("flatten", [x], {"axis": axis % (x.rank + 1) if axis < 0 else axis})
+    return ctx.emit("flatten", [x], {"axis": axis + x.rank if axis < 0 else axis})
 
 
 @converter("Transpose")
