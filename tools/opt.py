@@ -4,8 +4,9 @@
     tensorc opt errors.mlir --verify-diagnostics --split-input-file
 
 Every xDSL dialect and pass is available too; where pass names clash
-(canonicalize, cse, dce) tensorc's version wins. There is no WeightStore
-here: passes that need weight values leave weight-dependent IR alone.
+(canonicalize, cse, dce) tensorc's version wins, and named pipelines
+(`-p cleanup`) work as in `run_passes`. There is no WeightStore here: passes
+that need weight values leave weight-dependent IR alone.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from tensorc.context import tensorc_dialects
+from tensorc.diagnostics import TensorcError
 from tensorc.passes.registry import all_passes
 
 
@@ -31,10 +34,39 @@ class TensorcOptMain(xDSLOptMain):
         for name, factory in all_passes().items():
             self.register_pass(name, factory)
 
+    def setup_pipeline(self):
+        # Parse with tensorc's parser first: it expands named pipelines and says
+        # which pass or option is unknown (with close matches). xDSL then builds
+        # its pipeline (verification, --print-between-passes) from the result.
+        from tensorc.pipeline import parse_pipeline_spec
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the driver on `argv` (sys.argv[1:] by default); returns the exit status."""
-    TensorcOptMain(description="tensorc's modular optimizer driver", args=argv).run()
+        passes = parse_pipeline_spec(self.args.passes)
+        self.args.passes = ",".join(str(p) for p in passes)
+        super().setup_pipeline()
+
+    def get_input_stream(self):
+        # any file that is not for another frontend is MLIR text (`x.ir`, `x.txt`, ...)
+        stream, ext = super().get_input_stream()
+        return stream, ext if ext in self.available_frontends else "mlir"
+
+
+def main(argv: Sequence[str] | None = None, debug: bool = False) -> int:
+    """Run the driver on `argv` (sys.argv[1:] by default); returns the exit status.
+
+    Parse and verifier errors print the full MLIR-style diagnostic (it points
+    at the offending op) after `error: `, and exit 1; `debug` re-raises instead.
+    """
+    try:
+        TensorcOptMain(description="tensorc's modular optimizer driver", args=argv).run()
+    except (ParseError, DiagnosticException, TensorcError, OSError) as e:
+        if debug:
+            raise
+        if isinstance(e, OSError) and e.filename is not None and e.strerror:
+            message = f"{e.filename}: {e.strerror}"
+        else:
+            message = str(e).strip()
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

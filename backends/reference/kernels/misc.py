@@ -148,10 +148,12 @@ def _resize(inputs, attrs, outs):
 
 # ---- quantization ----------------------------------------------------------------
 def _param(p, x, axis, block_size):
-    """Broadcast a scale / zero point against x (per-tensor, per-axis or blocked)."""
+    """Broadcast a scale / zero point against x (per-tensor, per-axis or blocked);
+    `axis` matters only for the last two."""
     p = np.asarray(p)
     if p.ndim == 0 or (p.size == 1 and not block_size):
         return p.reshape(())
+    axis = norm_axis(axis, x.ndim)
     if block_size:
         p = np.repeat(p, block_size, axis=axis)
         return np.take(p, np.arange(x.shape[axis]), axis=axis)
@@ -168,7 +170,7 @@ def _num(a):
 def _dequantize_linear(inputs, attrs, outs):
     x, scale = inputs[0], inputs[1]
     zp = inputs[2] if len(inputs) > 2 else None
-    axis = norm_axis(attr(attrs, "axis", 1), max(np.ndim(x), 1)) if np.ndim(x) else 0
+    axis = int(attr(attrs, "axis", 1))
     bs = int(attr(attrs, "block_size", 0))
     odt = out_dtype(outs)
     cdt = np.float64 if odt == np.float64 else np.float32
@@ -182,7 +184,7 @@ def _dequantize_linear(inputs, attrs, outs):
 def _quantize_linear(inputs, attrs, outs):
     x, scale = inputs[0], inputs[1]
     zp = inputs[2] if len(inputs) > 2 else None
-    axis = norm_axis(attr(attrs, "axis", 1), max(np.ndim(x), 1)) if np.ndim(x) else 0
+    axis = int(attr(attrs, "axis", 1))
     bs = int(attr(attrs, "block_size", 0))
     odt = out_dtype(outs)
     sc = fl(_param(scale, x, axis, bs))

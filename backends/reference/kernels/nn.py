@@ -386,7 +386,8 @@ def _lp_normalization(inputs, attrs, outs):
         n = np.sum(np.abs(x), axis=ax, keepdims=True)
     else:
         n = np.sqrt(np.sum(np.square(x), axis=ax, keepdims=True))
-    return [x / n]
+    # a zero vector stays zero (as onnx.reference and onnxruntime), not 0/0
+    return [np.where(n == 0, x.dtype.type(0), x / np.where(n == 0, 1, n))]
 
 
 @kernel("mean_variance_normalization")

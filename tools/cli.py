@@ -1,0 +1,316 @@
+"""The `tensorc` command.
+
+    tensorc import model.onnx [--input-shape x=1,3,224,224] [-p PIPELINE] [-o out.mlir]
+    tensorc opt file.mlir -p canonicalize            (xDSL's opt driver, see tools/opt.py)
+    tensorc run model.onnx --input x=x.npy [--output-dir DIR]
+    tensorc passes
+
+User errors (any TensorcError, unreadable files) print one line `error: ...`
+and exit 1; `--debug` shows the traceback instead. Usage errors exit 2.
+Heavy modules (xDSL, onnx, the compiler) are imported inside the commands
+so that `--help`, `--version` and typos answer quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Sequence
+
+# ---- argument types -----------------------------------------------------------
+
+
+def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    """`name=1,3,224,224` (an empty list `name=` is a scalar)."""
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,..., got '{text}'")
+    try:
+        shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dimensions must be integers: '{text}'") from None
+    if any(d < 0 for d in shape):
+        raise argparse.ArgumentTypeError(f"dimensions must be >= 0: '{text}'")
+    return name, shape
+
+
+def _input_arg(text: str) -> tuple[str, str]:
+    """`name=path.npy`."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, got '{text}'")
+    return name, path
+
+
+def _input_shapes(pairs) -> dict[str, tuple[int, ...]]:
+    return dict(pairs or [])
+
+
+# ---- loading programs ---------------------------------------------------------
+
+
+def _dynamic_inputs(proto) -> set[str]:
+    """Graph inputs of an ONNX model whose shape is not fully static."""
+    inits = {i.name for i in proto.graph.initializer}
+    out = set()
+    for inp in proto.graph.input:
+        tt = inp.type.tensor_type
+        if inp.name not in inits and (
+            not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim)
+        ):
+            out.add(inp.name)
+    return out
+
+
+def _load_program(path: str, input_shapes: dict, weights: str | None = None, arrays: dict | None = None):
+    """A Program from an .onnx model, or from tg IR (.mlir) plus an optional weights .npz.
+
+    For `run`, dynamic ONNX inputs not bound by --input-shape take the shape of
+    the array given for them.
+    """
+    from tensorc.diagnostics import InputError
+
+    if path.endswith(".mlir"):
+        from tensorc.ir_text import parse_module
+        from tensorc.pipeline import load_weights
+        from tensorc.program import Program, WeightStore, signature_from_main
+        from xdsl.utils.exceptions import ParseError
+
+        if input_shapes:
+            raise InputError("--input-shape applies to ONNX models; tg IR has static shapes")
+        with open(path) as f:
+            text = f.read()
+        try:
+            module = parse_module(text, name=path)
+        except ParseError as e:
+            raise InputError(f"{path}: cannot parse: {str(e).strip().splitlines()[-1]}") from None
+        store = load_weights(weights) if weights else WeightStore()
+        prog = Program(module, store)
+        prog.signature = signature_from_main(prog.main)
+        return prog
+
+    from tensorc.frontends.onnx import import_onnx, load_model
+
+    proto, _ = load_model(path)
+    shapes = dict(input_shapes)
+    for name in _dynamic_inputs(proto) & set(arrays or {}):
+        shapes.setdefault(name, tuple(arrays[name].shape))
+    return import_onnx(proto, input_shapes=shapes or None)
+
+
+def _load_array(name: str, path: str):
+    import numpy as np
+
+    from tensorc.diagnostics import InputError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise InputError(f"input '{name}': cannot read '{path}': {e.strerror or e}") from None
+    except ValueError as e:  # not an .npy file, or one that needs pickle
+        raise InputError(f"input '{name}': '{path}' is not a numpy .npy array ({str(e).splitlines()[0]})") from None
+
+
+def _run_pipeline(prog, args):
+    if not (args.passes or args.print_ir_after_all or args.print_ir_after or args.dump_ir):
+        return prog
+    from tensorc.pipeline import run_passes
+
+    return run_passes(
+        prog,
+        args.passes or "",
+        print_after_all=args.print_ir_after_all,
+        print_after=args.print_ir_after or (),
+        dump_dir=args.dump_ir,
+    )
+
+
+# ---- commands -----------------------------------------------------------------
+
+
+def cmd_import(args) -> int:
+    from tensorc.ir_text import print_module
+
+    prog = _load_program(args.model, _input_shapes(args.input_shape))
+    prog = _run_pipeline(prog, args)
+    text = print_module(prog.module, generic=args.generic)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    if args.save_weights:
+        from tensorc.pipeline import save_weights
+
+        save_weights(args.save_weights, prog.weights)
+    return 0
+
+
+def _summary(arr) -> str:
+    import numpy as np
+
+    shape = "x".join(map(str, arr.shape)) or "scalar"
+    head = f"{shape} {arr.dtype}"
+    if arr.size == 0:
+        return head + "  (empty)"
+    if arr.size <= 8:
+        return head + f"  {np.array2string(arr.reshape(-1), precision=5, separator=', ')}"
+    try:
+        a = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return head
+    return head + f"  min {np.nanmin(a):.6g}  max {np.nanmax(a):.6g}  mean {np.nanmean(a):.6g}"
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def cmd_run(args) -> int:
+    import tensorc
+
+    arrays = {name: _load_array(name, path) for name, path in args.input or []}
+    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, arrays)
+    prog = _run_pipeline(prog, args)
+    names = [s.name for s in prog.signature.inputs]
+    for name in arrays:
+        if name not in names:
+            raise tensorc.diagnostics.InputError(
+                f"--input '{name}' is not an input of the model (inputs: {', '.join(names) or 'none'})"
+            )
+    exe = tensorc.compile(prog, target=args.target)
+    outputs = exe(**arrays)
+    if args.output_dir:
+        import numpy as np
+
+        os.makedirs(args.output_dir, exist_ok=True)
+        for name, arr in outputs.items():
+            path = os.path.join(args.output_dir, _UNSAFE_FILENAME.sub("_", name) + ".npy")
+            np.save(path, arr, allow_pickle=False)
+            print(f"{name}: wrote {path}")
+    else:
+        for name, arr in outputs.items():
+            print(f"{name}: {_summary(arr)}")
+    return 0
+
+
+def cmd_passes(args) -> int:
+    from tensorc.passes import registry
+    from tensorc.pipeline import NAMED_PIPELINES
+
+    width = max(map(len, [*registry.PASSES, *NAMED_PIPELINES]))
+    print("passes:")
+    for name in registry.available():
+        print(f"  {name:<{width}}  {registry.summary(name)}")
+    print("pipelines:")
+    for name, spec in sorted(NAMED_PIPELINES.items()):
+        print(f"  {name:<{width}}  {spec}")
+    if args.all:
+        from xdsl.universe import Universe
+
+        print("xDSL passes (tensorc opt and -p accept these too):")
+        for name in sorted(set(Universe.get_multiverse().all_passes) - set(registry.PASSES)):
+            print(f"  {name}")
+    return 0
+
+
+def cmd_opt(argv: Sequence[str], debug: bool) -> int:
+    from tensorc.tools.opt import main as opt_main
+
+    return opt_main(list(argv), debug=debug)
+
+
+# ---- parser -------------------------------------------------------------------
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--passes", metavar="PIPELINE", help="pass pipeline, e.g. 'cleanup' or 'canonicalize,cse'")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
+    p.add_argument("--print-ir-after", action="append", metavar="PASS", help="print the IR after this pass (repeatable)")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after each pass to DIR/NN-pass.mlir")
+
+
+def _add_shape_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input-shape", action="append", type=_shape_arg, metavar="NAME=D1,D2,...",
+        help="bind the shape of a model input (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tensorc import __version__
+
+    parser = argparse.ArgumentParser(prog="tensorc", description="A compiler for tensor workloads.")
+    parser.add_argument("--version", action="version", version=f"tensorc {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import a model and print its tg IR")
+    p.add_argument("model", help="an .onnx model (or .mlir tg IR)")
+    _add_shape_arg(p)
+    _add_pipeline_args(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write the IR here instead of stdout")
+    p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
+    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the weights (for `run file.mlir --weights`)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("run", help="run a model on .npy inputs")
+    p.add_argument("model", help="an .onnx model (or .mlir tg IR with --weights)")
+    p.add_argument("--input", action="append", type=_input_arg, metavar="NAME=FILE.npy", help="an input (repeatable)")
+    _add_shape_arg(p)
+    _add_pipeline_args(p)
+    p.add_argument("--target", default="reference", help="target to run on (default: reference)")
+    p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
+    p.add_argument("--output-dir", metavar="DIR", help="save each output as DIR/NAME.npy instead of printing it")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("passes", help="list passes and named pipelines")
+    p.add_argument("--all", action="store_true", help="also list xDSL's passes")
+    p.set_defaults(func=cmd_passes)
+
+    # listed for --help only: main() hands `opt`'s arguments to xDSL's driver untouched
+    sub.add_parser("opt", help="the mlir-opt of tensorc (tensorc opt --help)", add_help=False)
+    return parser
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `tensorc [--debug] opt ...`: everything after `opt` belongs to xDSL's driver,
+    # whose options argparse here must not see
+    i = 0
+    while i < len(argv) and argv[i] == "--debug":
+        i += 1
+    if i < len(argv) and argv[i] == "opt":
+        debug = i > 0
+        return _guarded(lambda: cmd_opt(argv[i + 1 :], debug), debug)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return _guarded(lambda: args.func(args), args.debug)
+
+
+def _guarded(fn, debug: bool) -> int:
+    from tensorc.diagnostics import TensorcError
+
+    try:
+        return fn()
+    except (TensorcError, OSError) as e:
+        if debug:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
