@@ -1111,7 +1111,7 @@ RESIZE_CASES = [
     ((1, 1, 4, 4), [1, 1, 0.75, 1.5], {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize",
                                        "roi": [0, 0, 0.4, 0.6, 1, 1, 1.2, 0.7], "extrapolation_value": 10.0}),
     ((1, 1, 4, 4), [1, 1, 1.5, 0.75], {"mode": "nearest", "coordinate_transformation_mode": "tf_crop_and_resize",
-                                       "roi": [0, 0, -0.2, 0.15, 1, 1, 0.8, 0.85]}),
+                                       "roi": [0, 0, -0.25, 0.15, 1, 1, 0.85, 0.85]}),
     ((2, 7), [1, 1.5], {"mode": "linear"}),
     ((2, 3, 4, 3), [1, 2, 1.5, 0.5], {"mode": "linear"}),
 ]
