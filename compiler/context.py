@@ -24,4 +24,9 @@ def tensorc_dialects():
 
         return TG
 
-    return {"tg": tg}
+    def cpu():
+        from tensorc.dialects.cpu import CPU
+
+        return CPU
+
+    return {"tg": tg, "cpu": cpu}

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import zipfile
 from typing import IO, Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass
+from xdsl.passes import ModulePass, get_pass_option_infos
 from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException
 
@@ -32,6 +33,9 @@ from tensorc.program import Program, WeightStore
 NAMED_PIPELINES: dict[str, str] = {
     # the graph cleanup every target starts with
     "cleanup": "canonicalize,fold-shapes,fold-constants,cse,dce",
+    # tg → native code: kernels of loops, the arena plan, then the llvm dialect
+    "llvm-cpu": "canonicalize,fold-shapes,fold-constants,cse,dce,"
+    "convert-tg-to-loops,plan-memory,convert-scf-to-cf,convert-to-llvm",
 }
 
 WEIGHTS_FILE = "weights.npz"
@@ -65,16 +69,28 @@ def _make_pass(spec: ArgSpec, available) -> ModulePass:
             )
     try:
         return cls.from_spec(spec)
-    except (ValueError, TypeError) as e:
-        raise PassError(f"pass '{spec.name}': bad options {spec}: {_first_line(e)}") from None
+    except (ValueError, TypeError):
+        raise PassError(f"pass '{spec.name}': bad option value in {spec}; options: {_describe_options(cls)}") from None
+
+
+def _describe_options(cls: type[ModulePass]) -> str:
+    """`max-size: int = 1024, grow-weights: bool = false`."""
+    described = []
+    for o in get_pass_option_infos(cls):
+        type_name = o.expected_type.strip("'")
+        text = f"{o.name.replace('_', '-')}: {type_name}"
+        described.append(text + (f" = {o.default_value}" if o.default_value is not None else ""))
+    return ", ".join(described) or "none"
 
 
 def parse_pipeline_spec(spec: str) -> list[ModulePass]:
     """The passes of a pipeline spec, named pipelines expanded; PassError if anything is unknown."""
     try:
         elements = list(parse_pipeline(spec))
-    except ArgSpecParseError as e:
-        raise PassError(f"cannot parse pipeline '{spec}': {_first_line(e)}") from None
+    except ArgSpecParseError as e:  # (a BaseException) text: title, `pass-pipeline:1:COL`, source, caret, message
+        lines = str(e).strip().splitlines()
+        column = lines[1].rsplit(":", 1)[-1] if len(lines) > 1 else "?"
+        raise PassError(f"cannot parse pipeline '{spec}' at column {column}: {lines[-1].strip()}") from None
     available = registry.all_passes()
     passes: list[ModulePass] = []
     for element in elements:
@@ -173,19 +189,26 @@ def save_weights(path: str | os.PathLike, store: WeightStore) -> None:
     arrays: dict[str, np.ndarray] = {}
     exotic: list[tuple[str, str]] = []
     for name, arr in store.items():
-        if arr.dtype.kind == "V" or arr.dtype.type.__module__.startswith("ml_dtypes"):
+        if arr.dtype.kind == "V":  # the ml_dtypes types
             exotic.append((name, arr.dtype.name))
             arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
         arrays[name] = arr
     arrays[_DTYPES_KEY] = np.array(exotic, dtype=str).reshape(len(exotic), 2)
-    np.savez(path, **arrays)
+    # what np.savez does, without its keyword arguments: a weight may be called `file`
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
 
 
 def load_weights(path: str | os.PathLike) -> WeightStore:
     """The WeightStore written by `save_weights`."""
     import ml_dtypes
 
-    with np.load(path, allow_pickle=False) as z:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is a single array, not an .npz of weights")
+    with z:
         arrays = {k: z[k] for k in z.files if k != _DTYPES_KEY}
         for name, dtype in z[_DTYPES_KEY] if _DTYPES_KEY in z.files else ():
             arrays[str(name)] = arrays[str(name)].view(np.dtype(getattr(ml_dtypes, str(dtype))))

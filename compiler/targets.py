@@ -52,8 +52,43 @@ class ReferenceExecutable(Executable):
         return run_function(self._main, inputs, self._weights)
 
 
+class LLVMExecutable(Executable):
+    """Native code for the host CPU, JIT-compiled in this process."""
+
+    target = "llvm-cpu"
+
+    def __init__(self, prog: Program, cpu: str = "host", dump_dir=None, print_after_all: bool = False, **_):
+        import time
+
+        from tensorc.backends.llvm import codegen, jit
+        from tensorc.backends.llvm.lower_tg import LoweringError
+        from tensorc.pipeline import NAMED_PIPELINES, run_passes
+
+        super().__init__(prog.signature)
+        t0 = time.perf_counter()
+        try:
+            low = run_passes(prog.clone(), NAMED_PIPELINES["llvm-cpu"], dump_dir=dump_dir, print_after_all=print_after_all)
+        except LoweringError as e:
+            raise BackendError(f"llvm-cpu: {e}") from None
+        t1 = time.perf_counter()
+        try:
+            info = codegen.host_target(cpu)
+        except ValueError as e:
+            raise BackendError(str(e)) from None
+        self.native, stats = jit.build_native(low.module, low.weights, info)
+        self.target_info = info
+        self.compile_stats = {"lower_s": t1 - t0, **stats, "total_s": time.perf_counter() - t0}
+        self._out_specs = prog.signature.outputs
+
+    def run(self, inputs):
+        outs = [np.empty(s.shape, s.dtype) for s in self._out_specs]
+        self.native.call(list(inputs) + outs)
+        return outs
+
+
 TARGETS: dict[str, Callable[..., Executable]] = {
     "reference": lambda prog, **_: ReferenceExecutable(prog),
+    "llvm-cpu": lambda prog, **options: LLVMExecutable(prog, **options),
 }
 
 

@@ -91,11 +91,21 @@ def new_weight_name(store: WeightStore, src: str | None, index: int | None) -> s
 
 @dataclass
 class Folder:
-    """Folds the ops of a module in program order (so folded results feed later folds)."""
+    """Folds the ops of a module in program order (so folded results feed later folds).
+
+    max_size: largest result (in elements) inlined as a tg.constant.
+    allow_new_weights: whether larger results may become new WeightStore entries.
+    grow_weights: whether such new weights may take more bytes than the op's
+        operands. Off by default: folding `dequantize_linear(int4 weight)` or an
+        `expand` of a constant would multiply the model's size and destroy the
+        low-bit weights later passes (lut-mpgemm) look for.
+    accept: which ops to try at all.
+    """
 
     max_size: int
     store: WeightStore | None
     allow_new_weights: bool = True
+    grow_weights: bool = False
     accept: Callable[[TGOp], bool] = lambda op: True
 
     def run(self, module: ModuleOp) -> int:
@@ -106,6 +116,7 @@ class Folder:
                 isinstance(op, TGOp)
                 and op.parent is not None
                 and op.operands
+                and all(isinstance(v.owner, (ConstantOp, WeightOp)) for v in op.operands)
                 and self.accept(op)
                 and self.fold(op)
             ):
@@ -119,18 +130,18 @@ class Folder:
         results = evaluate(op, inputs)
         if results is None:
             return False
-        replacements = self.materialize(op, results)
+        replacements = self.materialize(op, results, budget=sum(a.nbytes for a in inputs))
         if replacements is None:
             return False
         producers = {v.owner for v in op.operands}
         Rewriter.replace_op(op, replacements, [r.results[0] for r in replacements])
         # constants that only fed this op are dead now; drop them to keep the IR readable
         for p in producers:
-            if isinstance(p, (ConstantOp, WeightOp)) and p.parent is not None and not any(r.uses for r in p.results):
+            if p.parent is not None and not any(r.uses for r in p.results):
                 Rewriter.erase_op(p)
         return True
 
-    def materialize(self, op: TGOp, results: list[np.ndarray]) -> list[Operation] | None:
+    def materialize(self, op: TGOp, results: list[np.ndarray], budget: int) -> list[Operation] | None:
         """One constant-like op per result, or None if some result cannot be held."""
         plan: list[ConstantOp | np.ndarray] = []
         for r, res in zip(results, op.results):
@@ -141,6 +152,9 @@ class Folder:
                 plan.append(r)
             else:
                 return None
+        new_bytes = sum(item.nbytes for item in plan if isinstance(item, np.ndarray))
+        if new_bytes > budget and not self.grow_weights:
+            return None
         # every result has a home: only now touch the store
         new_ops: list[Operation] = []
         for i, (item, res) in enumerate(zip(plan, op.results)):

@@ -15,8 +15,11 @@ from xdsl.passes import ModulePass
 
 
 def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    """`module` is relative to tensorc.passes, or absolute when it starts with `tensorc.`."""
+
     def factory() -> type[ModulePass]:
-        return getattr(importlib.import_module(f"tensorc.passes.{module}"), cls)
+        path = module if module.startswith("tensorc.") else f"tensorc.passes.{module}"
+        return getattr(importlib.import_module(path), cls)
 
     factory.__qualname__ = f"{module}.{cls}"
     return factory
@@ -28,6 +31,10 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dce": _lazy("dce", "Dce"),
     "fold-constants": _lazy("fold_constants", "FoldConstants"),
     "fold-shapes": _lazy("fold_shapes", "FoldShapes"),
+    # llvm-cpu backend stages
+    "convert-tg-to-loops": _lazy("tensorc.backends.llvm.lower_tg", "ConvertTgToLoops"),
+    "plan-memory": _lazy("tensorc.backends.llvm.plan_memory", "PlanMemory"),
+    "convert-to-llvm": _lazy("tensorc.backends.llvm.to_llvm", "ConvertToLLVM"),
 }
 
 

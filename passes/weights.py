@@ -38,7 +38,12 @@ def use_weights(store: "WeightStore | None") -> Iterator["WeightStore | None"]:
 
 
 def used_weight_names(module: ModuleOp) -> set[str]:
-    """Names of every `tg.weight` still in `module` (what `WeightStore.prune` keeps)."""
+    """Names of every `tg.weight` still in `module`, and of the weights a lowered
+    module's blob layout (`cpu.weights`) places: what `WeightStore.prune` keeps."""
     from tensorc.dialects.tg import WeightOp
 
-    return {op.weight_name for op in module.walk() if isinstance(op, WeightOp)}
+    names = {op.weight_name for op in module.walk() if isinstance(op, WeightOp)}
+    layout = module.attributes.get("cpu.weights")
+    if layout is not None:
+        names |= {entry.data[0].data for entry in layout.data}
+    return names

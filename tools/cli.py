@@ -4,6 +4,7 @@
     tensorc opt file.mlir -p canonicalize            (xDSL's opt driver, see tools/opt.py)
     tensorc run model.onnx --input x=x.npy [--output-dir DIR]
     tensorc passes
+    tensorc demo / tensorc conformance   (tools/demo.py, tools/conformance.py)
 
 User errors (any TensorcError, unreadable files) print one line `error: ...`
 and exit 1; `--debug` shows the traceback instead. Usage errors exit 2.
@@ -51,8 +52,15 @@ def _input_shapes(pairs) -> dict[str, tuple[int, ...]]:
 # ---- loading programs ---------------------------------------------------------
 
 
-def _dynamic_inputs(proto) -> set[str]:
-    """Graph inputs of an ONNX model whose shape is not fully static."""
+def _dynamic_inputs_of(path: str) -> set[str]:
+    """Graph inputs of an ONNX model whose shape is not fully static (none if unreadable:
+    the importer then reports the problem)."""
+    import onnx
+
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception:  # noqa: BLE001 - see docstring
+        return set()
     inits = {i.name for i in proto.graph.initializer}
     out = set()
     for inp in proto.graph.input:
@@ -84,20 +92,27 @@ def _load_program(path: str, input_shapes: dict, weights: str | None = None, arr
             text = f.read()
         try:
             module = parse_module(text, name=path)
-        except ParseError as e:
-            raise InputError(f"{path}: cannot parse: {str(e).strip().splitlines()[-1]}") from None
-        store = load_weights(weights) if weights else WeightStore()
+        except ParseError as e:  # text: `file:line:col`, source line, caret, message
+            lines = str(e).strip().splitlines()
+            raise InputError(f"{lines[0]}: {lines[-1].strip()}") from None
+        try:
+            store = load_weights(weights) if weights else WeightStore()
+        except (ValueError, KeyError):  # not an .npz from `--save-weights` / `--dump-ir`
+            raise InputError(f"--weights {weights}: not an .npz of weights") from None
         prog = Program(module, store)
         prog.signature = signature_from_main(prog.main)
         return prog
 
-    from tensorc.frontends.onnx import import_onnx, load_model
+    from tensorc.frontends.onnx import import_onnx
 
-    proto, _ = load_model(path)
+    if weights:
+        raise InputError("--weights applies to .mlir programs; an ONNX model carries its own")
     shapes = dict(input_shapes)
-    for name in _dynamic_inputs(proto) & set(arrays or {}):
-        shapes.setdefault(name, tuple(arrays[name].shape))
-    return import_onnx(proto, input_shapes=shapes or None)
+    if arrays:
+        for name in _dynamic_inputs_of(path) & set(arrays):
+            shapes.setdefault(name, tuple(arrays[name].shape))
+    # the importer loads the file itself, so its messages name the path
+    return import_onnx(path, input_shapes=shapes or None)
 
 
 def _load_array(name: str, path: str):
@@ -106,11 +121,15 @@ def _load_array(name: str, path: str):
     from tensorc.diagnostics import InputError
 
     try:
-        return np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False)
     except OSError as e:
         raise InputError(f"input '{name}': cannot read '{path}': {e.strerror or e}") from None
-    except ValueError as e:  # not an .npy file, or one that needs pickle
-        raise InputError(f"input '{name}': '{path}' is not a numpy .npy array ({str(e).splitlines()[0]})") from None
+    except ValueError:  # numpy blames pickling for any file that is not .npy
+        raise InputError(f"input '{name}': '{path}' is not a .npy array file") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise InputError(f"input '{name}': '{path}' is an .npz archive; give one .npy file per input")
+    return arr
 
 
 def _run_pipeline(prog, args):
@@ -169,6 +188,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 def cmd_run(args) -> int:
     import tensorc
+    from tensorc.diagnostics import InputError
 
     arrays = {name: _load_array(name, path) for name, path in args.input or []}
     prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, arrays)
@@ -176,7 +196,7 @@ def cmd_run(args) -> int:
     names = [s.name for s in prog.signature.inputs]
     for name in arrays:
         if name not in names:
-            raise tensorc.diagnostics.InputError(
+            raise InputError(
                 f"--input '{name}' is not an input of the model (inputs: {', '.join(names) or 'none'})"
             )
     exe = tensorc.compile(prog, target=args.target)
@@ -215,10 +235,26 @@ def cmd_passes(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from tensorc.tools import demo
+
+    return demo.run(args.model, out_dir=args.out_dir, target=args.target)
+
+
+# Commands with their own argument parser: main() hands them everything after their name.
 def cmd_opt(argv: Sequence[str], debug: bool) -> int:
     from tensorc.tools.opt import main as opt_main
 
     return opt_main(list(argv), debug=debug)
+
+
+def cmd_conformance(argv: Sequence[str], debug: bool) -> int:
+    from tensorc.tools.conformance import main as conformance_main
+
+    return conformance_main(list(argv))
+
+
+DELEGATED = {"opt": cmd_opt, "conformance": cmd_conformance}
 
 
 # ---- parser -------------------------------------------------------------------
@@ -269,8 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list xDSL's passes")
     p.set_defaults(func=cmd_passes)
 
-    # listed for --help only: main() hands `opt`'s arguments to xDSL's driver untouched
+    p = sub.add_parser("demo", help="import, clean up and run the bundled example; compare with onnxruntime")
+    p.add_argument("model", nargs="?", help="an .onnx model (default: the bundled transformer block)")
+    p.add_argument("--out-dir", default="out/demo-ir", help="where the IR dumps go (default: out/demo-ir)")
+    p.add_argument("--target", default="reference")
+    p.set_defaults(func=cmd_demo)
+
+    # listed for --help only: main() hands their arguments to their own parsers untouched
     sub.add_parser("opt", help="the mlir-opt of tensorc (tensorc opt --help)", add_help=False)
+    sub.add_parser("conformance", help="run the ONNX backend test suite (tensorc conformance --help)", add_help=False)
     return parser
 
 
@@ -284,13 +327,13 @@ def _one_line(e: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `tensorc [--debug] opt ...`: everything after `opt` belongs to xDSL's driver,
-    # whose options argparse here must not see
+    # whose options argparse here must not see (likewise `conformance`)
     i = 0
     while i < len(argv) and argv[i] == "--debug":
         i += 1
-    if i < len(argv) and argv[i] == "opt":
-        debug = i > 0
-        return _guarded(lambda: cmd_opt(argv[i + 1 :], debug), debug)
+    if i < len(argv) and argv[i] in DELEGATED:
+        command, debug = DELEGATED[argv[i]], i > 0
+        return _guarded(lambda: command(argv[i + 1 :], debug), debug)
 
     parser = build_parser()
     args = parser.parse_args(argv)

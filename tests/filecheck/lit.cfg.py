@@ -14,6 +14,8 @@ config.name = "tensorc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir"]
 config.test_source_root = os.path.dirname(__file__)
+# lit's scratch files (Output/ dirs, .lit_test_times.txt) go to the git-ignored build/
+config.test_exec_root = os.path.join(os.path.dirname(__file__), "..", "..", "build", "filecheck")
 config.excludes = ["lit.cfg.py", "Inputs"]
 
 _bin = os.path.dirname(sys.executable)

@@ -16,9 +16,9 @@ import ml_dtypes
 import numpy as np
 import onnx
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 from tensorc.backends.reference.kernels import KERNELS
@@ -161,7 +161,7 @@ def run_ort(op_type, ins, attrs, n_out, opset, out_elem):
             for o, d in zip(outs, out_elem)]
     graph = helper.make_graph([node], "g", vis, ovis)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
+    model.ir_version = 10
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)
 
@@ -171,14 +171,14 @@ def run_kernel(tg, inputs, attrs, outs):
 
 
 def check(tg, inputs, attrs=None, *, n_out=1, rtol=1e-5, atol=1e-6, onnx_attrs=None, opset=OPSET, outs=None,
-          ort_elems=None):
+          ort_elems=None, ort_opset=17):
     """Run tg kernel and the ONNX reference (onnxruntime if `ort_elems`, the result dtypes, is
     given); compare every result."""
     attrs = dict(attrs or {})
     op_type, ins, oattrs = onnx_node_io(tg, inputs, attrs, [None] * n_out)
     oattrs.update(onnx_attrs or {})
     if ort_elems is not None:
-        want = run_ort(op_type, ins, oattrs, n_out, min(opset, 17), ort_elems)
+        want = run_ort(op_type, ins, oattrs, n_out, ort_opset, ort_elems)
     else:
         want = run_onnx(op_type, ins, oattrs, n_out, opset)
     if outs is None:
@@ -322,7 +322,7 @@ def test_compare(op):
     check("equal", [rand((3,), np.bool_), rand((3,), np.bool_)])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(st.integers(1, 3), min_size=0, max_size=3),
     st.lists(st.integers(1, 3), min_size=0, max_size=3),
@@ -679,11 +679,11 @@ def test_global_pools():
     for xs in [(2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 4, 2)]:
         x = rand(xs)
         check("global_average_pool", [x])
-        # onnx.reference's GlobalMaxPool drops the channel axis of 1-D inputs
-        check("global_max_pool", [x], ort_elems=[np.float32] if x.ndim == 3 else None)
-        for p in [1, 2, 3]:
-            check("global_lp_pool", [x], {"p": p}, rtol=1e-5)
-        check("global_lp_pool", [x])
+        # onnx.reference's GlobalMaxPool gets the shape of non-2-D inputs wrong
+        check("global_max_pool", [x], ort_elems=[np.float32] if x.ndim != 4 else None)
+        for p in [1, 2, 3]:  # not in onnx.reference
+            check("global_lp_pool", [x], {"p": p}, rtol=1e-5, ort_elems=[np.float32])
+        check("global_lp_pool", [x], ort_elems=[np.float32])
 
 
 # ---- normalizations --------------------------------------------------------------
@@ -751,7 +751,8 @@ def test_lrn():
         for extra in [{}, {"alpha": 0.01, "beta": 0.5, "bias": 2.0}]:
             (got,) = run_kernel("lrn", [x], {"size": size, **extra}, [(x.shape, np.float32)])
             np.testing.assert_allclose(got, _lrn_direct(x, size, **extra), rtol=1e-5)
-            check("lrn", [x], {"size": size, **extra}, rtol=1e-5, ort_elems=[np.float32])
+            if size % 2:  # onnxruntime takes odd sizes only
+                check("lrn", [x], {"size": size, **extra}, rtol=1e-5, ort_elems=[np.float32])
 
 
 def test_lp_normalization():
@@ -892,10 +893,13 @@ def test_slice(case):
     check("slice", [rand((4, 6, 5))], attrs)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(st.integers(-8, 8), st.integers(-8, 8), st.sampled_from([-3, -2, -1, 1, 2, 3]), st.integers(0, 1))
 def test_slice_hypothesis(s, e, step, axis):
-    check("slice", [rand((5, 6))], {"starts": [s], "ends": [e], "axes": [axis], "steps": [step]})
+    # onnx.reference slices with Python semantics, which differ from the ONNX clamping rules for
+    # negative steps (start=-6, end=-6, step=-3 on a dim of 5 takes element 0): onnxruntime follows the spec
+    check("slice", [rand((5, 6))], {"starts": [s], "ends": [e], "axes": [axis], "steps": [step]},
+          ort_elems=[np.float32])
 
 
 def test_gathers():
@@ -1126,8 +1130,19 @@ def test_resize(case):
     check("resize", [rand(xs)], {"scales": scales, **attrs}, rtol=1e-5, atol=1e-5)
 
 
-def test_resize_uint8_nearest():
-    check("resize", [rand((1, 3, 4, 4), np.uint8, 0, 255)], {"scales": [1, 1, 2, 3], "mode": "nearest"})
+def test_resize_integer_images():
+    x = rand((1, 3, 4, 4), np.uint8, 0, 255)
+    check("resize", [x], {"scales": [1, 1, 2, 3], "mode": "nearest"})
+    # linear / cubic: rounded half to even and saturated; exact .5 ties depend on the summation
+    # order, so allow one unit
+    for xi, attrs in [(x, {"scales": [1, 1, 2, 1.5], "mode": "linear"}),
+                      (x, {"scales": [1, 1, 2, 1.5], "mode": "cubic"}),
+                      (rand((1, 2, 5, 5), np.int8, -128, 127), {"scales": [1, 1, 0.6, 1.4], "mode": "cubic"})]:
+        op_type, ins, oattrs = onnx_node_io("resize", [xi], dict(attrs), [None])
+        (want,) = run_onnx(op_type, ins, oattrs, 1)
+        (got,) = run_kernel("resize", [xi], attrs, [(want.shape, want.dtype)])
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got.astype(np.int64), want.astype(np.int64), atol=1, rtol=0)
 
 
 @pytest.mark.parametrize("qt", [np.uint8, np.int8, np.int16, np.uint16, ml_dtypes.int4, ml_dtypes.uint4])
@@ -1279,3 +1294,80 @@ def test_missing_attribute_uses_onnx_default(case):
     for x, y, z in zip(a, b, c):
         np.testing.assert_array_equal(_cmp_view(x), _cmp_view(y))
         np.testing.assert_array_equal(_cmp_view(x), _cmp_view(z))
+
+
+# ---- hypothesis sweeps over window geometry, reductions and resize -------------------
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(
+    st.integers(1, 2), st.integers(1, 3), st.sampled_from([1, 2]), st.integers(1, 3), st.integers(1, 3),
+    st.lists(st.integers(0, 2), min_size=4, max_size=4), st.lists(st.integers(1, 2), min_size=2, max_size=2),
+    st.lists(st.integers(1, 2), min_size=2, max_size=2), st.booleans(),
+)
+def test_conv_hypothesis(n, cg, g, mg, k, pads, strides, dil, bias):
+    x = rand((n, cg * g, 6, 7))
+    w = rand((mg * g, cg, k, k + 1 if k < 3 else k))
+    ins = [x, w] + ([rand((mg * g,))] if bias else [])
+    check("conv", ins, {"pads": pads, "strides": strides, "dilations": dil, "group": g}, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["max_pool", "average_pool"]), st.lists(st.integers(1, 3), min_size=2, max_size=2),
+    st.lists(st.integers(1, 3), min_size=2, max_size=2), st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    st.lists(st.integers(1, 2), min_size=2, max_size=2), st.integers(0, 1), st.integers(0, 1),
+)
+def test_pool_hypothesis(op, k, s, pads, dil, ceil_mode, cip):
+    pads = [min(p, kk - 1) for p, kk in zip(pads, k + k)]  # ONNX: pads smaller than the kernel
+    attrs = {"kernel_shape": k, "strides": s, "pads": pads, "dilations": dil, "ceil_mode": ceil_mode}
+    if op == "average_pool":
+        attrs["count_include_pad"] = cip
+    # onnx.reference's pools go wrong on some of these geometries (output size with ceil_mode,
+    # windows that end in the padding): onnxruntime judges
+    check(op, [rand((1, 2, 7, 6))], attrs, ort_elems=[np.float32], ort_opset=19)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(REDUCE + ["reduce_max", "reduce_sum"]),
+    st.lists(st.integers(0, 3), max_size=4, unique=True), st.integers(0, 1),
+)
+def test_reduce_hypothesis(op, axes, keepdims):
+    check(op, [rand((2, 3, 1, 4), lo=0.1, hi=2)], {"axes": axes, "keepdims": keepdims}, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["nearest", "linear", "cubic"]),
+    st.sampled_from(["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric"]),
+    st.lists(st.sampled_from([0.5, 0.6, 0.75, 1.0, 1.25, 2.0, 3.0]), min_size=2, max_size=2),
+    st.integers(0, 1), st.integers(0, 1),
+)
+def test_resize_hypothesis(mode, ctm, sc, antialias, exclude):
+    # onnx.reference rounds a source coordinate within an ulp of an integer one way for the
+    # weights and the other for the taps (half_pixel_symmetric gives such coordinates); with
+    # exclude_outside that zeroes a whole row, so that combination is left to the fixed cases
+    assume(not (exclude and ctm == "half_pixel_symmetric"))
+    x = rand((1, 2, 5, 6))
+    scales = [1.0, 1.0] + [float(np.float32(v)) for v in sc]
+    attrs = {"scales": scales, "mode": mode, "coordinate_transformation_mode": ctm}
+    if mode != "nearest":
+        attrs.update(antialias=antialias, exclude_outside=exclude)
+    check("resize", [x], attrs, rtol=1e-5, atol=1e-5)
+
+
+# ---- low-precision element types ---------------------------------------------------
+def test_low_precision_types_flow_through():
+    bf = ml_dtypes.bfloat16
+    x = rand((2, 3, 4)).astype(bf)
+    for tg, attrs in [("transpose", {"perm": [2, 0, 1]}), ("reshape", {"shape": [6, 4]}),
+                      ("slice", {"starts": [1], "ends": [3], "axes": [2]}), ("concat", {"axis": 1}),
+                      ("softmax", {"axis": -1}), ("relu", {}), ("reduce_sum", {"axes": [1]})]:
+        ins = [x, x] if tg == "concat" else [x]
+        check(tg, ins, attrs, rtol=1e-2, atol=1e-2)
+    h = rand((1, 2, 6, 6), np.float16)
+    check("conv", [h, rand((3, 2, 3, 3), np.float16)], {"pads": [1, 1, 1, 1]}, rtol=1e-2, atol=1e-2)
+    check("max_pool", [h], {"kernel_shape": [2, 2]})
+    check("average_pool", [h], {"kernel_shape": [2, 2]}, rtol=1e-3, atol=1e-3)
+    f8 = rand((3, 4), lo=-4, hi=4).astype(ml_dtypes.float8_e4m3fn)
+    check("gather", [f8, np.array([2, 0], np.int64)])
+    check("transpose", [f8])

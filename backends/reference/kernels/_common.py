@@ -120,30 +120,31 @@ _SQRT_PI = np.sqrt(np.pi)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorized erf in float64, accurate to a few ulp.
+    """Vectorized erf in float64, accurate to a few ulp (checked against math.erf).
 
     |x| < 2.5: erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (1*3*...*(2n+1))
-    (all terms positive, no cancellation); otherwise erfc from its continued fraction
+    (all terms positive, no cancellation; 40 terms reach 1e-15 relative);
+    otherwise 1 - erfc(x), erfc from its continued fraction
     erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
     """
     x = np.asarray(x, dtype=np.float64)
-    ax = np.abs(x)
+    ax = np.abs(x).ravel()
+    res = np.empty_like(ax)
     small = ax < 2.5
-    # series (evaluated for all, used where small)
-    xs = np.where(small, ax, 0.0)
+    xs = ax[small]
     x2 = xs * xs
     term = xs.copy()
     total = xs.copy()
-    for n in range(1, 80):
-        term = term * (2.0 * x2) / (2 * n + 1)
-        total = total + term
-    series = 2.0 / _SQRT_PI * np.exp(-x2) * total
-    # continued fraction for erfc (used where large)
-    xl = np.where(small, 2.5, np.minimum(ax, 30.0))
+    for n in range(1, 40):
+        term *= (2.0 * x2) / (2 * n + 1)
+        total += term
+    res[small] = 2.0 / _SQRT_PI * np.exp(-x2) * total
+    big = ~small
+    xl = np.minimum(ax[big], 30.0)  # erfc(30) underflows: erf = 1; also maps inf (and nan below)
     f = xl.copy()
-    for k in range(60, 0, -1):
+    for k in range(30, 0, -1):
         f = xl + (k / 2.0) / f
-    erfc = np.exp(-xl * xl) / _SQRT_PI / f
-    res = np.where(small, series, 1.0 - erfc)
+    res[big] = 1.0 - np.exp(-xl * xl) / _SQRT_PI / f
+    res = res.reshape(x.shape)
     res = np.where(np.isnan(x), np.nan, res)
     return np.copysign(res, x)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import ml_dtypes
 import numpy as np
 
@@ -70,13 +68,23 @@ def _mod(a, b, attrs):
 
 
 def _bit_shift(a, b, attrs):
-    d = attr(attrs, "direction", "LEFT").upper()
+    """BitShift-28: unsigned and signed T; right shifts of signed T are arithmetic; a shift
+    amount < 0 or >= the width gives what the sign extension alone gives (-1 for a right
+    shift of a negative value, else 0)."""
+    left = str(attr(attrs, "direction", "LEFT")).upper() == "LEFT"
     bits = a.dtype.itemsize * 8
-    b = b.astype(a.dtype)
-    big = b >= bits
-    bs = np.where(big, 0, b).astype(a.dtype)
-    r = np.left_shift(a, bs) if d == "LEFT" else np.right_shift(a, bs)
-    return np.where(big, np.zeros((), a.dtype), r)
+    signed = a.dtype.kind == "i"
+    bb = b.astype(np.int64)
+    oor = (bb < 0) | (bb >= bits)
+    udt = np.dtype(f"u{a.dtype.itemsize}")
+    s = np.where(oor, 0, bb).astype(udt)
+    if left:
+        r = np.left_shift(a.view(udt) if signed else a, s)
+        r = r.view(a.dtype) if signed else r
+        return np.where(oor, np.zeros((), a.dtype), r)
+    r = np.right_shift(a, s.astype(a.dtype))
+    fill = np.where(a < 0, a.dtype.type(-1), a.dtype.type(0)) if signed else np.zeros((), a.dtype)
+    return np.where(oor, fill, r)
 
 
 def _prelu(x, slope, attrs):
@@ -110,14 +118,6 @@ for _name, _fn in _BINARY.items():
     kernel(_name)(_binary(_fn))
 
 
-@kernel("sum", "mean")
-def _variadic_sum(inputs, attrs, outs):
-    # not produced by the importer (it chains binary adds); kept for completeness
-    xs = [wide(x) for x in inputs]
-    r = functools.reduce(np.add, xs)
-    return [r / len(xs) if len(xs) > 1 and r.dtype.kind == "f" else r]
-
-
 # ---- unary math ------------------------------------------------------------------
 def _unary_native(fn):
     """Ops defined on ints and floats alike (abs, neg, sign, relu)."""
@@ -143,7 +143,6 @@ _NATIVE = {
     "sign": np.sign,
     "not": np.logical_not,
     "bitwise_not": np.invert,
-    "identity": lambda x: x,
     "floor": lambda x: np.floor(x) if x.dtype.kind == "f" else x,
     "ceil": lambda x: np.ceil(x) if x.dtype.kind == "f" else x,
     "round": lambda x: np.round(x) if x.dtype.kind == "f" else x,
@@ -166,6 +165,11 @@ _FLOAT = {
     "atanh": np.arctanh,
     "erf": lambda x: erf(x).astype(x.dtype),
 }
+@kernel("identity")
+def _identity(inputs, attrs, outs):
+    return [inputs[0]]  # the registry copies: results never alias inputs
+
+
 for _name, _fn in _NATIVE.items():
     kernel(_name)(_unary_native(_fn))
 for _name, _fn in _FLOAT.items():

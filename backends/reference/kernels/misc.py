@@ -141,8 +141,10 @@ def _resize(inputs, attrs, outs):
             continue  # identity along this axis for every mode
         y = _resize_axis(y, ax, oshape[ax], scales[ax], attrs, roi[ax], roi[r + ax])
     if is_int(x.dtype) and y.dtype.kind == "f":
+        # integer images: round half to even and saturate (as onnx.reference; onnxruntime's
+        # fixed-point uint8 path can differ by one)
         lo, hi = int_range(x.dtype)
-        y = np.clip(np.trunc(y), lo, hi)
+        y = np.clip(np.round(y), lo, hi)
     return [y]
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import kernel
-from ._common import attr, cdtype, fl, is_float, norm_axis, out_dtype, out_shape, wide
+from ._common import attr, cdtype, fl, is_float, norm_axis, out_shape, wide
 
 
 def _mm_operand(x):

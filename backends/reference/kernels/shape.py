@@ -270,7 +270,11 @@ def _space_to_depth(inputs, attrs, outs):
     x = inputs[0]
     b = int(attr(attrs, "blocksize"))
     N, C, H, W = x.shape
-    y = x.reshape(N, C, H // b, b, W // b, b).transpose(0, 3, 5, 1, 2, 4)
+    y = x.reshape(N, C, H // b, b, W // b, b)
+    if attr(attrs, "mode", "DCR") == "DCR":
+        y = y.transpose(0, 3, 5, 1, 2, 4)
+    else:  # CRD (SpaceToDepth-28)
+        y = y.transpose(0, 1, 3, 5, 2, 4)
     return [y.reshape(N, C * b * b, H // b, W // b)]
 
 

@@ -25,7 +25,7 @@ func.func @main(%x: tensor<2x3xf32>) -> tensor<6xf32> {
 // CHECK-NEXT:    func.return %c
 
 // UNKNOWN: error: unknown pass 'canonicalise' (did you mean 'canonicalize'
-// OPTION: error: pass 'fold-constants' has no option 'max-sise' (did you mean 'max-size'?); options: max-size
+// OPTION: error: pass 'fold-constants' has no option 'max-sise' (did you mean 'max-size'?); options: grow-weights, max-size
 
 // BETWEEN: IR after canonicalize:
 // BETWEEN: tg.reshape(%x)

@@ -1,0 +1,28 @@
+"""CPU kernels: loop-nest builders for tg ops, one module per op family.
+
+A kernel lowering is `fn(kb, ins, outs, op)`: `kb` a KernelBuilder positioned
+in an empty kernel function, `ins`/`outs` its memref arguments, `op` the tg op
+(for attributes and types). It emits the loops that compute `outs` from `ins`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+KERNELS: dict[str, Callable] = {}
+
+
+class UnsupportedKernel(Exception):
+    """The CPU backend has no lowering for this op (or this form of it)."""
+
+
+def kernel(*names: str):
+    def deco(fn):
+        for n in names:
+            KERNELS[n] = fn
+        return fn
+
+    return deco
+
+
+from . import data, elementwise, linalg, nn, reduce  # noqa: E402,F401

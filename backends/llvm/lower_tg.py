@@ -1,0 +1,202 @@
+"""Pass `convert-tg-to-loops`: tg on tensors → kernels of scf loops on memrefs.
+
+Each tg op (or a fused group of elementwise ops) becomes a call of a private
+kernel function whose body is a loop nest; identical kernels are emitted once.
+`func.func @main` becomes a sequence of calls on buffers:
+
+- inputs and outputs are `memref` arguments (outputs written in place),
+- weights are `cpu.view`s into one weight blob argument at fixed offsets
+  (the layout is recorded on the module as `cpu.weights`),
+- intermediates are `memref.alloc`s, placed into the arena by `plan-memory`,
+- reshapes are zero-copy `cpu.view`s of their operand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import builtin as B, func, memref
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from tensorc.backends.llvm import fusion
+from tensorc.backends.llvm.kernel_builder import KernelBuilder
+from tensorc.backends.llvm.kernels import KERNELS, UnsupportedKernel
+from tensorc.dialects.cpu import ViewOp
+from tensorc.dialects.tg import ConstantOp, TGOp, WeightOp
+from tensorc.passes.weights import current_weights
+
+WEIGHT_ALIGN = 64
+VIEW_OPS = {"tg.reshape", "tg.flatten", "tg.squeeze", "tg.unsqueeze", "tg.identity"}
+
+
+def signless(t: Attribute) -> Attribute:
+    """Loop-level IR uses signless integers (arith requires them); signedness lives in the kernels."""
+    if isinstance(t, B.IntegerType) and t.signedness.data != B.Signedness.SIGNLESS:
+        return B.IntegerType(t.width.data)
+    return t
+
+
+def memref_of(t: B.TensorType) -> B.MemRefType:
+    return B.MemRefType(signless(t.element_type), list(t.get_shape()))
+
+
+class LoweringError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ConvertTgToLoops(ModulePass):
+    """tg tensors → scf loops on memrefs, one kernel function per op or fused group."""
+
+    name = "convert-tg-to-loops"
+
+    fuse: bool = True
+
+    def apply(self, ctx: Context, module: B.ModuleOp) -> None:
+        main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+        weights = current_weights()
+        _Lowering(module, main, weights, self.fuse).run()
+
+
+class _Lowering:
+    def __init__(self, module: B.ModuleOp, main: func.FuncOp, weights, fuse: bool):
+        self.module, self.old, self.weights, self.fuse = module, main, weights, fuse
+        self.kernels: dict[str, str] = {}  # kernel key → function name
+        self.layout: list[tuple[str, int, int]] = []  # (weight name, offset, nbytes)
+        self.weight_offsets: dict[str, int] = {}
+        self.blob_size = 0
+
+    # ---- weights -------------------------------------------------------
+    def _place_weight(self, name: str, nbytes: int) -> int:
+        if name not in self.weight_offsets:
+            off = -(-self.blob_size // WEIGHT_ALIGN) * WEIGHT_ALIGN
+            self.weight_offsets[name] = off
+            self.layout.append((name, off, nbytes))
+            self.blob_size = off + nbytes
+        return self.weight_offsets[name]
+
+    def _constant_name(self, op: ConstantOp) -> str:
+        arr = op.to_array()
+        if self.weights is None:
+            raise LoweringError("tg.constant needs a weight store to be lowered")
+        return self.weights.add_unique("__const", arr)
+
+    # ---- driver --------------------------------------------------------
+    def run(self) -> None:
+        old = self.old
+        ops = list(old.body.block.ops)
+        ret = ops[-1]
+        assert isinstance(ret, func.ReturnOp)
+        in_types = [memref_of(a.type) for a in old.body.block.args]
+        out_types = [memref_of(v.type) for v in ret.operands]
+        # the weight blob: its size is known once every weight is placed (module attribute)
+        block = Block(arg_types=[*in_types, *out_types, B.MemRefType(B.i8, [B.DYNAMIC_INDEX])])
+        for a, old_a in zip(block.args, old.body.block.args):
+            a.name_hint = old_a.name_hint
+        self.block = block
+        self.kb = KernelBuilder(block)
+        self.blob = block.args[-1]
+        self.blob.name_hint = "weights"
+        env: dict[SSAValue, SSAValue] = dict(zip(old.body.block.args, block.args))
+        self.env = env
+
+        # Results written straight into the output arguments when they are produced here.
+        out_buffers: dict[SSAValue, SSAValue] = {}
+        for i, v in enumerate(ret.operands):
+            block.args[len(in_types) + i].name_hint = f"out{i}"
+            producer = v.owner
+            if isinstance(producer, TGOp) and producer.name not in VIEW_OPS and v not in out_buffers:
+                out_buffers[v] = block.args[len(in_types) + i]
+        self.out_buffers = out_buffers
+
+        groups = fusion.partition(ops[:-1]) if self.fuse else [[op] for op in ops[:-1]]
+        for group in groups:
+            self._lower_group(group)
+
+        # outputs not written in place (views, weights, inputs, duplicates): copy
+        for i, v in enumerate(ret.operands):
+            dst = block.args[len(in_types) + i]
+            if out_buffers.get(v) is not dst:
+                self._call_kernel(("copy",), [env[v]], [dst], lambda kb, ins, outs: KERNELS["copy"](kb, ins, outs, None))
+        block.add_op(func.ReturnOp())
+
+        old.detach()
+        new_main = func.FuncOp.from_region("main", [a.type for a in block.args], [], Region(block))
+        new_main.attributes["cpu.entry"] = B.UnitAttr()
+        self.module.body.block.add_op(new_main)
+        self.module.attributes["cpu.weights"] = B.ArrayAttr(
+            [B.ArrayAttr([B.StringAttr(n), B.IntegerAttr(o, B.i64), B.IntegerAttr(s, B.i64)]) for n, o, s in self.layout]
+        )
+        self.module.attributes["cpu.weights_size"] = B.IntegerAttr(max(self.blob_size, 1), B.i64)
+
+    # ---- one group -----------------------------------------------------
+    def _buffer_for(self, v: SSAValue) -> SSAValue:
+        if v in self.out_buffers:
+            return self.out_buffers[v]
+        alloc = memref.AllocOp.get(memref_of(v.type).element_type, shape=list(v.type.get_shape()))
+        self.block.add_op(alloc)
+        alloc.memref.name_hint = v.name_hint
+        return alloc.memref
+
+    def _lower_group(self, group: list[Operation]) -> None:
+        env, kb = self.env, self.kb
+        if len(group) == 1:
+            op = group[0]
+            if isinstance(op, WeightOp):
+                env[op.result] = self._weight_view(op.weight_name, op.result.type)
+                return
+            if isinstance(op, ConstantOp):
+                env[op.result] = self._weight_view(self._constant_name(op), op.result.type)
+                return
+            if op.name in VIEW_OPS and op.outputs[0] not in self.out_buffers:
+                view = ViewOp(env[op.inputs[0]], 0, memref_of(op.outputs[0].type))
+                self.block.add_op(view)
+                env[op.outputs[0]] = view.result
+                return
+        if not all(isinstance(op, TGOp) for op in group):
+            raise LoweringError(f"cannot lower {group[0].name}")
+        ins, outs, body = fusion.kernel_signature(group)
+        in_bufs = [env[v] for v in ins]
+        out_bufs = [self._buffer_for(v) for v in outs]
+        key = fusion.kernel_key(group, ins, outs)
+        self._call_kernel(key, in_bufs, out_bufs, body)
+        for v, b in zip(outs, out_bufs):
+            env[v] = b
+
+    def _weight_view(self, name: str, t: B.TensorType) -> SSAValue:
+        if self.weights is None or name not in self.weights:
+            raise LoweringError(f"weight '{name}' is not in the weight store")
+        arr = self.weights[name]
+        off = self._place_weight(name, arr.nbytes)
+        view = ViewOp(self.blob, off, memref_of(t))
+        self.block.add_op(view)
+        view.result.name_hint = None
+        return view.result
+
+    def _call_kernel(self, key, in_bufs, out_bufs, body) -> None:
+        skey = repr((key, [b.type for b in in_bufs], [b.type for b in out_bufs]))
+        name = self.kernels.get(skey)
+        if name is None:
+            name = f"k{len(self.kernels)}_{_kernel_label(key)}"
+            self.kernels[skey] = name
+            kblock = Block(arg_types=[b.type for b in [*in_bufs, *out_bufs]])
+            kb = KernelBuilder(kblock)
+            n = len(in_bufs)
+            try:
+                body(kb, list(kblock.args[:n]), list(kblock.args[n:]))
+            except UnsupportedKernel as e:
+                raise LoweringError(str(e)) from None
+            kblock.add_op(func.ReturnOp())
+            kfn = func.FuncOp.from_region(name, [b.type for b in [*in_bufs, *out_bufs]], [], Region(kblock))
+            kfn.sym_visibility = B.StringAttr("private")
+            self.module.body.block.add_op(kfn)
+        self.block.add_op(func.CallOp(name, [*in_bufs, *out_bufs], []))
+
+
+def _kernel_label(key) -> str:
+    first = key[0] if isinstance(key, tuple) else key
+    return str(first).replace("tg.", "").replace(".", "_")[:24]
+
+
