@@ -36,7 +36,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.transforms.canonicalize import CanonicalizationRewritePattern
 from xdsl.transforms.dead_code_elimination import region_dce
 
-from tensorc.dialects.tg import OPS, ConstantOp, TGOp
+from tensorc.dialects.tg import OPS, ConstantOp
 
 ReshapeOp = OPS["reshape"]
 TransposeOp = OPS["transpose"]

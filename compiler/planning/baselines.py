@@ -41,8 +41,15 @@ def arena_plan(graph: Graph, order: list[int], capacity: int | None = None) -> t
     return Plan.from_intervals(graph, order, ivs, capacity if capacity is not None else arena), arena
 
 
-def online_plan(graph: Graph, order: list[int], capacity: int, replacement: str = "belady") -> Plan:
-    """Step-by-step placement with eviction by `replacement` when the scratchpad is full."""
+def online_plan(graph: Graph, order: list[int], capacity: int, replacement: str = "belady",
+                wanted: set[tuple[int, int]] | None = None) -> Plan:
+    """Step-by-step placement with eviction by `replacement` when the scratchpad is full.
+
+    wanted: (tensor, step) pairs some other planner wants resident (COSMA's
+    phase 1); a tensor not wanted at a step is released there. This turns the
+    allocator into phase 2's fallback: it keeps what phase 1 decided and evicts
+    only when fragmentation leaves no gap.
+    """
     if replacement not in REPLACEMENTS:
         raise ValueError(f"unknown replacement '{replacement}'")
     tensors = graph.tensors
@@ -62,8 +69,8 @@ def online_plan(graph: Graph, order: list[int], capacity: int, replacement: str 
 
     for t, op in enumerate(order):
         o = graph.ops[op]
-        for a in [a for a in resident if next_use(a, t) == float("inf")]:
-            release(a, t)  # dead: free before anything else
+        for a in [a for a in resident if next_use(a, t) == float("inf") or (wanted is not None and (a, t) not in wanted)]:
+            release(a, t)  # dead (or not wanted): free before anything else
         pinned = set(o.inputs) | set(o.outputs)
         need = sorted((a for a in pinned if a not in resident), key=lambda a: (-tensors[a].size, a))
         while need:

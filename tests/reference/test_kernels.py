@@ -4,8 +4,11 @@ Each case runs one kernel and a single-node ONNX model (built with onnx.helper) 
 same inputs; our attributes are translated back into ONNX attributes / constant inputs
 by `onnx_node_io`.  The expected result shapes/dtypes (`outs`) given to the kernel are
 taken from the ONNX result, so the shapes and dtypes are checked too.  Where
-onnx.reference is itself unreliable (padding in LpPool, float64 erf accuracy, empty
-reductions, ...) the test checks a direct formula instead.
+onnx.reference is itself unreliable the test checks a direct formula, or asks
+onnxruntime (`ort_elems=`): grouped ConvTranspose, 1-D MaxPool indices, GlobalMaxPool of
+non-2-D inputs, LRN (it loops over the batch), LpNormalization (x**p, axis 0), LpPool with
+padding, Slice with negative steps (Python, not ONNX, clamping), pools whose windows end in
+the padding, float64 erf/hard_swish (computed in float32), negative Pad.
 """
 
 from __future__ import annotations
@@ -1371,3 +1374,52 @@ def test_low_precision_types_flow_through():
     f8 = rand((3, 4), lo=-4, hi=4).astype(ml_dtypes.float8_e4m3fn)
     check("gather", [f8, np.array([2, 0], np.int64)])
     check("transpose", [f8])
+
+
+# ---- the ONNX backend suite's Attention cases, straight through the kernel ---------------
+def _attention_backend_cases():
+    """The node-suite cases of onnx's Attention module (importing just that module registers
+    them, in well under a second)."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        importlib.import_module("onnx.backend.test.case.node.attention")
+        from onnx.backend.test.case.node import _NodeTestCases
+    return [
+        c for c in _NodeTestCases
+        if c.name.startswith("test_attention") and "_expanded" not in c.name
+        and len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type == "Attention"
+    ]
+
+
+def test_attention_backend_suite():
+    """Every (non-expanded) Attention case of the installed onnx backend suite (opsets 23-25:
+    GQA, KV cache, masks, softcap, qk_matmul_output modes, windows, nonpad_kv_seqlen)."""
+    cases = _attention_backend_cases()
+    assert len(cases) >= 40
+    failures = []
+    for case in cases:
+        model = case.model
+        node = model.graph.node[0]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        inputs, outputs = case.data_sets[0]
+        feeds = dict(zip([i.name for i in model.graph.input], inputs))
+        outs = dict(zip([o.name for o in model.graph.output], outputs))
+        ins = [np.asarray(feeds[n]) if n else None for n in node.input]
+        want = [np.asarray(outs[n]) if n else None for n in node.output]
+        spec = [(w.shape, w.dtype) if w is not None else ((), np.dtype(np.float32)) for w in want]
+        got = KERNELS["attention"](ins, attrs, spec)
+        for g, w in zip(got, want):
+            if w is None:
+                continue
+            # fp16/bf16 cases: the expected data rounds every intermediate step to T1
+            lowp = w.dtype == np.float16 or w.dtype.kind == "V"
+            tol = 2e-2 if lowp else 1e-4
+            try:
+                assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
+                np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=tol, atol=tol / 10)
+            except AssertionError as e:
+                failures.append(f"{case.name}: {str(e).strip().splitlines()[:4]}")
+    assert not failures, "\n".join(failures)

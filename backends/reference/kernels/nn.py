@@ -399,19 +399,22 @@ def _mvn(inputs, attrs, outs):
     return [(x - mean) / (np.sqrt(var) + x.dtype.type(1e-9))]
 
 
-# ---- attention (ONNX Attention, opset 23) -----------------------------------------
+# ---- attention (ONNX Attention: opset 23, plus the opset-24/25 additions) -----------
 @kernel("attention")
 def _attention(inputs, attrs, outs):
-    ins = list(inputs) + [None] * (6 - len(inputs))
-    q, k, v, mask, past_k, past_v = ins[:6]
+    """Q, K, V, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen? -> Y, present_key,
+    present_value, qk_matmul_output.  Computed in float32 (float64 for float64 inputs); the
+    softmax is cast back to the input type before the last matmul, as the spec says."""
+    ins = list(inputs) + [None] * (7 - len(inputs))
+    q, k, v, mask, past_k, past_v, nonpad = ins[:7]
     qdt = np.dtype(q.dtype)
     dt = cdtype(q, k, v)
     q, k, v = fl(q, dt), fl(k, dt), fl(v, dt)
     three_d = q.ndim == 3
+    B = q.shape[0]
     if three_d:
         qh = int(attr(attrs, "q_num_heads"))
         kvh = int(attr(attrs, "kv_num_heads"))
-        B = q.shape[0]
         q = q.reshape(B, q.shape[1], qh, -1).transpose(0, 2, 1, 3)
         k = k.reshape(B, k.shape[1], kvh, -1).transpose(0, 2, 1, 3)
         v = v.reshape(B, v.shape[1], kvh, -1).transpose(0, 2, 1, 3)
@@ -424,22 +427,41 @@ def _attention(inputs, attrs, outs):
         v = np.concatenate([fl(past_v, dt), v], axis=2)
     present_k, present_v = k, v
     Lq, Lkv = q.shape[2], k.shape[2]
+    ninf = dt.type(-np.inf)
+
+    # additive bias, broadcast over (batch, heads, q, kv)
     bias = np.zeros((Lq, Lkv), dt)
     if mask is not None:
-        if mask.dtype == np.bool_:
-            mb = np.where(mask, dt.type(0), dt.type(-np.inf))
-        else:
-            mb = fl(mask, dt)
+        mb = np.where(mask, dt.type(0), ninf) if mask.dtype == np.bool_ else fl(mask, dt)
         pad = Lkv - mb.shape[-1]
-        if pad > 0:
+        if pad > 0:  # a shorter mask is padded with -inf (False)
             mb = np.pad(mb, [(0, 0)] * (mb.ndim - 1) + [(0, pad)], constant_values=-np.inf)
         bias = bias + mb
+    # position of query i: i + offset (past keys, or the external cache's valid length)
+    if past_k is not None:
+        offset = np.asarray(past_k.shape[2]).reshape(1, 1)
+    elif nonpad is not None:
+        offset = (np.asarray(nonpad).astype(np.int64).reshape(-1) - Lq).reshape(-1, 1, 1, 1)
+    else:
+        offset = np.zeros((1, 1), np.int64)
+    diff = (np.arange(Lq)[:, None] + offset) - np.arange(Lkv)[None, :]  # query pos - key pos
     if int(attr(attrs, "is_causal", 0)):
-        offset = past_k.shape[2] if past_k is not None else 0
-        allowed = np.arange(Lkv)[None, :] <= np.arange(Lq)[:, None] + offset
-        bias = bias + np.where(allowed, dt.type(0), dt.type(-np.inf))
+        bias = bias + np.where(diff >= 0, dt.type(0), ninf)
+    left = int(attr(attrs, "left_window_size", -1))
+    right = int(attr(attrs, "right_window_size", -1))
+    if left >= 0 or right >= 0:
+        ok = np.ones(diff.shape, bool)
+        if left >= 0:
+            ok &= diff <= left
+        if right >= 0:
+            ok &= -diff <= right
+        bias = bias + np.where(ok, dt.type(0), ninf)
+    if nonpad is not None:
+        valid = np.arange(Lkv)[None, :] < np.asarray(nonpad).astype(np.int64).reshape(-1, 1)
+        bias = bias + np.where(valid, dt.type(0), ninf).reshape(B, 1, 1, Lkv)
+
     hq, hk = q.shape[1], k.shape[1]
-    if hq != hk:
+    if hq != hk:  # grouped-query attention: each KV head serves hq/hk query heads
         k = np.repeat(k, hq // hk, axis=1)
         v = np.repeat(v, hq // hk, axis=1)
     qk = (q @ np.swapaxes(k, -1, -2)) * dt.type(scale)
@@ -453,17 +475,16 @@ def _attention(inputs, attrs, outs):
     qkb = qk + bias
     if mode == 2:
         qk_out = qkb
-    sdt = dt
     sp = attrs.get("softmax_precision")
-    if sp is not None and int(sp) == 11:
-        sdt = np.dtype(np.float64)
-    s = qkb.astype(sdt)
-    m = np.max(s, axis=-1, keepdims=True)
+    sdt = np.dtype(np.float64) if sp is not None and int(sp) == 11 else dt
+    s_ = qkb.astype(sdt)
+    m = np.max(s_, axis=-1, keepdims=True)
     m = np.where(np.isneginf(m), 0, m)
-    e = np.exp(s - m)
+    e = np.exp(s_ - m)
     den = np.sum(e, axis=-1, keepdims=True)
     probs = e / np.where(den == 0, 1, den)
-    all_masked = np.isneginf(np.max(bias, axis=-1, keepdims=True))
+    # a query row whose keys are all masked out gives zeros, not NaN
+    all_masked = np.isneginf(np.max(np.broadcast_to(bias, bias.shape), axis=-1, keepdims=True))
     probs = np.where(all_masked, 0, probs).astype(dt)
     if mode == 3:
         qk_out = probs
@@ -472,4 +493,5 @@ def _attention(inputs, attrs, outs):
     y = probs @ v
     if three_d:
         y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+    qk_out = np.broadcast_to(qk_out, qk.shape[:2] + qk_out.shape[2:]) if qk_out.ndim == 4 else qk_out
     return [y, present_k, present_v, qk_out]
