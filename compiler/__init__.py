@@ -6,26 +6,36 @@
 """
 
 from tensorc.diagnostics import TensorcError
-from tensorc.program import Program, Signature, TensorSpec, WeightStore
 
 __version__ = "0.1.0"
 
+_LAZY = {"Program", "Signature", "TensorSpec", "WeightStore"}
 
-def import_onnx(model, input_shapes=None, constants=None) -> Program:
+
+def __getattr__(name):
+    # Program & co. import xDSL; loading them on first use keeps `tensorc --version` instant
+    if name in _LAZY:
+        from tensorc import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module 'tensorc' has no attribute '{name}'")
+
+
+def import_onnx(model, input_shapes=None, constants=None) -> "Program":
     """An ONNX model (path, bytes or ModelProto) as a tg Program; see frontends.onnx.import_onnx."""
     from tensorc.frontends.onnx import import_onnx as _imp
 
     return _imp(model, input_shapes=input_shapes, constants=constants)
 
 
-def compile(prog: Program, target: str = "reference", **options):
+def compile(prog: "Program", target: str = "reference", **options):
     """A callable on numpy arrays (keyword arguments by input name) returning a dict of outputs."""
     from tensorc.targets import compile_program
 
     return compile_program(prog, target, **options)
 
 
-def lower(prog: Program, pipeline: str, **options) -> Program:
+def lower(prog: "Program", pipeline: str, **options) -> "Program":
     """Run a pass pipeline (a named pipeline or a pass list) on a copy of `prog`."""
     from tensorc.pipeline import run_passes
 

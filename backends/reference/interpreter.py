@@ -42,7 +42,15 @@ def evaluate_op(op: Operation, inputs: Sequence[np.ndarray], weights=None) -> li
     if kernel is None:
         raise InterpreterError(f"{op.where()}: no reference kernel")
     outs = _out_specs(op)
-    results = kernel(list(inputs), op.attr_values(), outs)
+    attrs = op.attr_values()
+    inputs = list(inputs)
+    slots = attrs.pop("operand_slots", None)
+    if slots is not None:  # optional operands left out in the middle: kernels see None there
+        positional = [None] * (max(slots) + 1)
+        for slot, value in zip(slots, inputs):
+            positional[slot] = value
+        inputs = positional
+    results = kernel(inputs, attrs, outs)
     checked = []
     for r, (shape, dt) in zip(results, outs):
         r = np.asarray(r)

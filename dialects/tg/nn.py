@@ -318,17 +318,24 @@ class HardmaxOp(AxisOp):
 
 @irdl_op_definition
 class AttentionOp(TGOp):
-    """ONNX Attention (opset 23): softmax(Q K^T * scale + mask) V, with GQA and optional KV cache."""
+    """ONNX Attention (opset 23-25): softmax(Q K^T * scale + mask) V, with GQA and an optional KV cache.
+
+    Operands are Q, K, V, then the optional attn_mask, past_key, past_value,
+    nonpad_kv_seqlen; `operand_slots` gives the ONNX input position of each
+    operand when optional ones are left out in the middle. Results are
+    positional (Y, present_key, present_value, qk_matmul_output).
+    """
 
     name = "tg.attention"
-    OPERANDS = (3, 6)
+    OPERANDS = (3, 7)
     RESULTS = (1, 4)
     ATTRS = {
         "is_causal": Int(0), "kv_num_heads": Int(None), "q_num_heads": Int(None),
         "qk_matmul_output_mode": Int(0), "scale": Float(None), "softcap": Float(0.0),
-        "softmax_precision": Int(None),
+        "softmax_precision": Int(None), "left_window_size": Int(-1), "right_window_size": Int(-1),
+        "operand_slots": Ints(None),
     }
-    # result types depend on the layout and the cache; the importer gives them
+    # result types depend on the layout and the cache; the importer computes them
 
 
 OPS = {

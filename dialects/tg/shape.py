@@ -297,7 +297,7 @@ class DepthToSpaceOp(TGOp):
 @_op
 class SpaceToDepthOp(TGOp):
     name = "tg.space_to_depth"
-    ATTRS = {"blocksize": Int()}
+    ATTRS = {"blocksize": Int(), "mode": Str("DCR")}
 
     def infer(self, ins, num_results=None):
         n, c, h, w = ins[0].get_shape()

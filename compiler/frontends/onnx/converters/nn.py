@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensorc.dialects import dtypes
+
 from ..importer import NodeContext, converter
 
 
@@ -175,3 +177,33 @@ def dropout(ctx: NodeContext):
     return outs
 
 
+
+
+@converter("Attention")
+def attention(ctx: NodeContext):
+    q, k, v = ctx.val(0), ctx.val(1), ctx.val(2)
+    slots = [i for i in range(min(ctx.num_inputs, 7)) if ctx.has(i)]
+    operands = [ctx.val(i) for i in slots]
+    attrs = {n: ctx.attr(n) for n in ("is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode",
+                                      "scale", "softcap", "softmax_precision", "left_window_size", "right_window_size")}
+    attrs["operand_slots"] = slots if slots != list(range(len(slots))) else None
+    b = q.shape[0]
+    if q.rank == 4:
+        hq, sq, hk, skv, dv = q.shape[1], q.shape[2], k.shape[1], k.shape[2], v.shape[3]
+        dk = k.shape[3]
+    else:
+        hq, hk = ctx.attr("q_num_heads"), ctx.attr("kv_num_heads")
+        if not hq or not hk:
+            raise ctx.unsupported("3-D inputs need q_num_heads and kv_num_heads")
+        sq, skv, dk, dv = q.shape[1], k.shape[1], k.shape[2] // hk, v.shape[2] // hk
+    past = ctx.val(4).shape[2] if ctx.has(4) else 0
+    total = past + skv
+    y_shape = [b, hq, sq, dv] if q.rank == 4 else [b, sq, hq * dv]
+    types = [
+        dtypes.tensor_type(y_shape, q.dtype),
+        dtypes.tensor_type([b, hk, total, dk], k.dtype),
+        dtypes.tensor_type([b, hk, total, dv], v.dtype),
+        dtypes.tensor_type([b, hq, sq, total], q.dtype),
+    ]
+    n = max(i for i, o in enumerate(ctx.node.output) if o) + 1
+    return ctx.emit("attention", operands, attrs, result_types=types[:n])

@@ -250,7 +250,7 @@ def depth_to_space(ctx: NodeContext):
 
 @converter("SpaceToDepth")
 def space_to_depth(ctx: NodeContext):
-    return ctx.emit("space_to_depth", [ctx.val(0)], {"blocksize": ctx.attr("blocksize")})
+    return ctx.emit("space_to_depth", [ctx.val(0)], {"blocksize": ctx.attr("blocksize"), "mode": ctx.attr("mode")})
 
 
 @converter("ReverseSequence")
