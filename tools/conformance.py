@@ -119,6 +119,18 @@ def _as_array(x):
     return numpy_helper.to_array(x) if isinstance(x, TensorProto) else np.asarray(x)
 
 
+def _init_worker(kind: str, pattern: str | None) -> None:
+    """Each worker process loads the cases itself (forkserver: no state shared with the parent)."""
+    _CASES_BY_KIND[kind] = _select(_load_cases(kind), pattern)
+
+
+def _select(cases, pattern):
+    if pattern:
+        rx = re.compile(pattern)
+        cases = [c for c in cases if rx.search(c.name)]
+    return cases
+
+
 def _worker(args):
     kind, index, target = args
     case = _CASES_BY_KIND[kind][index]
@@ -131,17 +143,15 @@ _CASES_BY_KIND: dict[str, list] = {}
 
 
 def run_suite(target: str = "reference", kind: str = "node", pattern: str | None = None, jobs: int = 1, progress=None):
-    cases = _load_cases(kind)
-    if pattern:
-        rx = re.compile(pattern)
-        cases = [c for c in cases if rx.search(c.name)]
+    cases = _select(_load_cases(kind), pattern)
     _CASES_BY_KIND[kind] = cases
     work = [(kind, i, target) for i in range(len(cases))]
     results: list[CaseResult] = []
     if jobs > 1:
         import multiprocessing as mp
 
-        with mp.get_context("fork").Pool(jobs, maxtasksperchild=200) as pool:
+        # forkserver, not fork: a forked LLVM/BLAS with live threads can deadlock
+        with mp.get_context("forkserver").Pool(jobs, initializer=_init_worker, initargs=(kind, pattern)) as pool:
             for r in pool.imap(_worker, work, chunksize=4):
                 results.append(r)
                 if progress:

@@ -82,16 +82,22 @@ def online_plan(graph: Graph, order: list[int], capacity: int, replacement: str 
                 need.pop(0)
                 continue
             victims = [b for b in resident if b not in pinned]
-            if not victims:  # fragmentation among this op's own tensors: start its working set afresh
-                victims = [b for b in resident if b in pinned]
+            if not victims:
+                # fragmentation among this op's own tensors: release the inputs that were
+                # already resident and place the whole working set afresh, largest first
+                # (into an empty scratchpad >= M_R it always fits)
+                for b in [b for b in resident if resident[b][1] < t]:
+                    release(b, t)
+                    need.append(b)
+                for b in list(resident):  # placed at this step: undo, they are placed again
+                    del resident[b]
+                need = sorted(set(need) | (pinned - set(resident)), key=lambda x: (-tensors[x].size, x))
+                continue
             if replacement == "belady":
                 victim = max(victims, key=lambda b: (next_use(b, t), tensors[b].size, b))
             else:
                 victim = max(victims, key=lambda b: (tensors[b].size, next_use(b, t), b))
             release(victim, t)
-            if victim in pinned:
-                need.append(victim)
-                need.sort(key=lambda x: (-tensors[x].size, x))
     for a in list(resident):
         release(a, len(order))
     return Plan.from_intervals(graph, order, intervals, capacity)

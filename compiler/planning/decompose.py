@@ -52,6 +52,11 @@ def plan_fixed_order(
         runs = res.intervals()
         items = [packing.Item((a, s), s, e, graph.tensors[a].size) for a, s, e in runs]
         offsets, failed = packing.pack_best(items, capacity)
+        if failed:  # greedy orders fragment: place exactly around the failures
+            budget = min(max(0.5, 0.5 * (deadline - time.perf_counter())), deadline - time.perf_counter())
+            exact = packing.pack_ilp(items, capacity, budget, solver=solver) if budget > 0 else None
+            if exact is not None:
+                offsets, failed = exact, []
         if not failed:
             ivs = [Interval(a, s, e, offsets[(a, s)]) for a, s, e in runs]
             plan = Plan.from_intervals(graph, order, ivs, capacity)
@@ -60,9 +65,9 @@ def plan_fixed_order(
         else:
             wanted = {(a, t) for a, s, e in runs for t in range(s, e + 1)}
             plan = online_plan(graph, order, capacity, "belady", wanted=wanted)
-        if best is None or plan.traffic < best.traffic:
+        if best is None or plan.traffic < best.traffic or (plan.traffic == best.traffic and proven):
             best = plan
-            best.status = "optimal" if proven else "feasible"
+            best.status = "optimal" if proven or plan.traffic == 0 else "feasible"
         if not failed or plan.traffic <= res.traffic:
             break  # packed (or repaired at no extra cost): phase 1's optimum is reached
         # leave room for fragmentation where packing failed, then solve again

@@ -99,3 +99,127 @@ def pack_best(items: list[Item], capacity: int | None):
             if best is None or lost < best[0]:
                 best = (lost, offsets, failed)
     return best[1], best[2]
+
+
+# ---- exact placement by ILP, around the spots where the greedy orders fail -------------------
+
+
+def pack_ilp(items: list[Item], capacity: int, time_limit: float, max_pairs: int = 30000, solver: str = "auto"):
+    """Offsets for every item below `capacity`, or None if not found within `time_limit` seconds.
+
+    Start from the best greedy attempt, put the items it could not place above
+    the others, then free every item that is live at a step where something
+    overflows and solve for their offsets by ILP (a big-M disjunction per pair
+    of time-overlapping items, as in the COSMA formulation), the other items
+    staying where they are. If the freed set is too large (more than
+    `max_pairs` pairs) only the items around the first overflowing step are
+    freed, and the search repeats until nothing overflows or time runs out.
+    """
+    import time
+
+    deadline = time.perf_counter() + time_limit
+    offsets, failed = pack_best(items, capacity)
+    if not failed:
+        return offsets
+    # place the failed items anyway (above capacity) so every item has an offset
+    for it in failed:
+        offsets[it.key] = _lowest_free(it, items, offsets)
+    for _ in range(50):
+        over = [it for it in items if it.size and offsets[it.key] + it.size > capacity]
+        if not over:
+            return offsets
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return None
+        steps = set()
+        for it in over:
+            steps.update(range(it.start, it.end + 1))
+        free = [it for it in items if it.size and any(s in steps for s in range(it.start, it.end + 1))]
+        if _pairs(free) > max_pairs:  # too large: only the neighbourhood of the first overflow
+            first = min(over, key=lambda it: it.start)
+            window = set(range(first.start, first.end + 1))
+            free = [it for it in items if it.size and any(s in window for s in range(it.start, it.end + 1))]
+        new = _solve_offsets(free, [it for it in items if it.size and it.key not in {f.key for f in free}],
+                             offsets, capacity, left, solver)
+        if new is None:
+            return None
+        offsets.update(new)
+    return None
+
+
+def _lowest_free(it: Item, items: list[Item], offsets: dict) -> int:
+    busy = sorted((offsets[o.key], offsets[o.key] + o.size) for o in items
+                  if o.key in offsets and o.key != it.key and o.start <= it.end and it.start <= o.end)
+    return _find_gap(busy, it.size, None, "first")
+
+
+def _pairs(free: list[Item]) -> int:
+    n = 0
+    fs = sorted(free, key=lambda it: it.start)
+    for i, a in enumerate(fs):
+        for b in fs[i + 1:]:
+            if b.start > a.end:
+                break
+            n += 1
+    return n
+
+
+def _solve_offsets(free: list[Item], fixed: list[Item], offsets: dict, capacity: int, time_limit: float, solver: str):
+    """Offsets for `free` items below capacity that avoid each other and the `fixed` items."""
+    import pulp
+
+    from tensorc.planning import solver as S
+
+    prob = pulp.LpProblem("placement", pulp.LpMinimize)
+    L = {it.key: pulp.LpVariable(f"L{i}", 0, capacity - it.size) for i, it in enumerate(free)}
+    fs = sorted(free, key=lambda it: it.start)
+    n = 0
+    for i, a in enumerate(fs):  # free-free pairs: one binary decides which lies below
+        for b in fs[i + 1:]:
+            if b.start > a.end:
+                break
+            z = pulp.LpVariable(f"z{n}", cat="Binary")
+            n += 1
+            prob += L[a.key] + a.size <= L[b.key] + capacity * (1 - z)
+            prob += L[b.key] + b.size <= L[a.key] + capacity * z
+    for a in free:  # free-fixed pairs: below or above the fixed item, whichever is possible
+        for f in fixed:
+            if f.start > a.end or a.start > f.end:
+                continue
+            lo, hi = offsets[f.key], offsets[f.key] + f.size
+            can_below, can_above = lo - a.size >= 0, hi + a.size <= capacity
+            if can_below and can_above:
+                z = pulp.LpVariable(f"z{n}", cat="Binary")
+                n += 1
+                prob += L[a.key] + a.size <= lo + capacity * (1 - z)
+                prob += hi <= L[a.key] + capacity * z
+            elif can_below:
+                prob += L[a.key] + a.size <= lo
+            elif can_above:
+                prob += L[a.key] >= hi
+            else:
+                return None
+    prob += 0
+    res = S.solve(prob, time_limit, solver=solver)
+    if not res.has_solution:
+        return None
+    # offsets are integral at a vertex of these difference constraints; round, then make sure
+    out = {it.key: int(round(L[it.key].varValue or 0)) for it in free}
+    placed = [(out[it.key], it) for it in free] + [(offsets[f.key], f) for f in fixed]
+    if not _disjoint(placed, capacity):
+        return None
+    return out
+
+
+def _disjoint(placed: list[tuple[int, Item]], capacity: int) -> bool:
+    """No two time-overlapping items overlap in memory, all below capacity."""
+    if any(off < 0 or off + it.size > capacity for off, it in placed):
+        return False
+    ps = sorted(placed, key=lambda p: p[1].start)
+    for i, (oa, a) in enumerate(ps):
+        for ob, b in ps[i + 1:]:
+            if b.start > a.end:
+                break
+            if oa < ob + b.size and ob < oa + a.size:
+                return False
+    return True

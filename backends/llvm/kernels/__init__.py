@@ -25,4 +25,13 @@ def kernel(*names: str):
     return deco
 
 
-from . import data, elementwise, linalg, nn, reduce  # noqa: E402,F401
+def _register_all() -> None:
+    """Import every module of this package: adding a kernel family is adding a file."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_all()
