@@ -107,13 +107,14 @@ def pack_best(items: list[Item], capacity: int | None):
 def pack_ilp(items: list[Item], capacity: int, time_limit: float, max_pairs: int = 30000, solver: str = "auto"):
     """Offsets for every item below `capacity`, or None if not found within `time_limit` seconds.
 
-    Start from the best greedy attempt, put the items it could not place above
-    the others, then free every item that is live at a step where something
-    overflows and solve for their offsets by ILP (a big-M disjunction per pair
-    of time-overlapping items, as in the COSMA formulation), the other items
-    staying where they are. If the freed set is too large (more than
-    `max_pairs` pairs) only the items around the first overflowing step are
-    freed, and the search repeats until nothing overflows or time runs out.
+    A large-neighbourhood search: start from the best greedy attempt with the
+    items it could not place put above the others; take the first step range
+    where something overflows, free every item live in that range widened by
+    a margin, and solve for their offsets by ILP (a big-M disjunction per pair
+    of time-overlapping items, as in the COSMA formulation) with every other
+    item fixed. An infeasible neighbourhood is widened (margin 2, 8, 32, ...
+    steps, at last the whole plan) until it is solved or has more than
+    `max_pairs` pairs; then the next overflow is treated.
     """
     import time
 
@@ -121,30 +122,38 @@ def pack_ilp(items: list[Item], capacity: int, time_limit: float, max_pairs: int
     offsets, failed = pack_best(items, capacity)
     if not failed:
         return offsets
-    # place the failed items anyway (above capacity) so every item has an offset
-    for it in failed:
+    for it in failed:  # give the failed items an offset anyway, above capacity
         offsets[it.key] = _lowest_free(it, items, offsets)
-    for _ in range(50):
-        over = [it for it in items if it.size and offsets[it.key] + it.size > capacity]
+    sized = [it for it in items if it.size]
+    T = max((it.end for it in items), default=0) + 1
+    while True:
+        over = sorted((it for it in sized if offsets[it.key] + it.size > capacity), key=lambda it: it.start)
         if not over:
             return offsets
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            return None
-        steps = set()
-        for it in over:
-            steps.update(range(it.start, it.end + 1))
-        free = [it for it in items if it.size and any(s in steps for s in range(it.start, it.end + 1))]
-        if _pairs(free) > max_pairs:  # too large: only the neighbourhood of the first overflow
-            first = min(over, key=lambda it: it.start)
-            window = set(range(first.start, first.end + 1))
-            free = [it for it in items if it.size and any(s in window for s in range(it.start, it.end + 1))]
-        new = _solve_offsets(free, [it for it in items if it.size and it.key not in {f.key for f in free}],
-                             offsets, capacity, left, solver)
-        if new is None:
-            return None
-        offsets.update(new)
-    return None
+        # the first cluster of overflowing items (step ranges that touch)
+        lo, hi = over[0].start, over[0].end
+        for it in over[1:]:
+            if it.start > hi + 1:
+                break
+            hi = max(hi, it.end)
+        margin, solved = 0, False
+        while not solved:
+            a, b = max(0, lo - margin), min(T - 1, hi + margin)
+            free = [it for it in sized if it.start <= b and a <= it.end]
+            if _pairs(free) > max_pairs:
+                return None
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            keys = {it.key for it in free}
+            new = _solve_offsets(free, [it for it in sized if it.key not in keys], offsets, capacity, left, solver)
+            if new is not None:
+                offsets.update(new)
+                solved = True
+            elif a == 0 and b == T - 1:
+                return None  # infeasible even with everything free
+            else:
+                margin = 2 if margin == 0 else margin * 4
 
 
 def _lowest_free(it: Item, items: list[Item], offsets: dict) -> int:
