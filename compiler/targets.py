@@ -76,9 +76,16 @@ class LLVMExecutable(Executable):
         except ValueError as e:
             raise BackendError(str(e)) from None
         self.native, stats = jit.build_native(low.module, low.weights, info)
+        self._lowered = low  # the llvm-dialect program, for save()
         self.target_info = info
         self.compile_stats = {"lower_s": t1 - t0, **stats, "total_s": time.perf_counter() - t0}
         self._out_specs = prog.signature.outputs
+
+    def save(self, path):
+        """Write this program as an ahead-of-time package (.tcpkg, docs/package.md)."""
+        from tensorc.package import write_package
+
+        return write_package(path, self._lowered, self.signature, self.target_info)
 
     def run(self, inputs):
         outs = [np.empty(s.shape, s.dtype) for s in self._out_specs]

@@ -3,6 +3,9 @@
     tensorc import model.onnx [--input-shape x=1,3,224,224] [-p PIPELINE] [-o out.mlir]
     tensorc opt file.mlir -p canonicalize            (xDSL's opt driver, see tools/opt.py)
     tensorc run model.onnx --input x=x.npy [--output-dir DIR]
+    tensorc compile model.onnx -o model.tcpkg [--cpu host|generic] [--input-shape ...]
+    tensorc run model.tcpkg --input x=x.npy        (numpy + ctypes only: no compiler import)
+    tensorc inspect model.tcpkg [--json]
     tensorc passes
     tensorc demo / tensorc conformance   (tools/demo.py, tools/conformance.py)
 
@@ -186,7 +189,49 @@ def _summary(arr) -> str:
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+def _is_package(path: str) -> bool:
+    return path.endswith(".tcpkg") or os.path.isfile(os.path.join(path, "manifest.json"))
+
+
+def _print_outputs(outputs: dict, output_dir: str | None) -> None:
+    if output_dir:
+        import numpy as np
+
+        os.makedirs(output_dir, exist_ok=True)
+        for name, arr in outputs.items():
+            path = os.path.join(output_dir, _UNSAFE_FILENAME.sub("_", name) + ".npy")
+            np.save(path, arr, allow_pickle=False)
+            print(f"{name}: wrote {path}")
+    else:
+        for name, arr in outputs.items():
+            print(f"{name}: {_summary(arr)}")
+
+
+def _run_package(args) -> int:
+    """`tensorc run model.tcpkg`: the runtime alone (numpy + ctypes), no compiler import."""
+    from tensorc.diagnostics import InputError
+    from tensorc.runtime import load
+
+    for flag, given in (("--input-shape", args.input_shape), ("--weights", args.weights),
+                        ("-p/--print-ir-*/--dump-ir", args.passes or args.print_ir_after_all
+                         or args.print_ir_after or args.dump_ir)):
+        if given:
+            raise InputError(f"{flag} does not apply to a compiled package ({args.model})")
+    arrays = {name: _load_array(name, path) for name, path in args.input or []}
+    model = load(args.model)
+    names = [s.name for s in model.inputs]
+    for name in arrays:
+        if name not in names:
+            raise InputError(
+                f"--input '{name}' is not an input of the model (inputs: {', '.join(names) or 'none'})"
+            )
+    _print_outputs(model(**arrays), args.output_dir)
+    return 0
+
+
 def cmd_run(args) -> int:
+    if _is_package(args.model):
+        return _run_package(args)
     import tensorc
     from tensorc.diagnostics import InputError
 
@@ -200,18 +245,34 @@ def cmd_run(args) -> int:
                 f"--input '{name}' is not an input of the model (inputs: {', '.join(names) or 'none'})"
             )
     exe = tensorc.compile(prog, target=args.target)
-    outputs = exe(**arrays)
-    if args.output_dir:
-        import numpy as np
+    _print_outputs(exe(**arrays), args.output_dir)
+    return 0
 
-        os.makedirs(args.output_dir, exist_ok=True)
-        for name, arr in outputs.items():
-            path = os.path.join(args.output_dir, _UNSAFE_FILENAME.sub("_", name) + ".npy")
-            np.save(path, arr, allow_pickle=False)
-            print(f"{name}: wrote {path}")
+
+def cmd_compile(args) -> int:
+    from tensorc.diagnostics import BackendError
+
+    if args.target != "llvm-cpu":
+        raise BackendError(f"compile --target {args.target}: not available (available: llvm-cpu)")
+    from tensorc.package import compile_package
+
+    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights)
+    out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".tcpkg"
+    info = compile_package(prog, out, cpu=args.cpu, dump_dir=args.dump_ir, print_after_all=args.print_ir_after_all)
+    parts = ", ".join(f"{name} {size}" for name, size in sorted(info.sizes.items()))
+    print(f"wrote {out}: {info.size} bytes ({parts}) in {info.times['total_s']:.2f} s")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from tensorc.runtime import package
+
+    if args.json:
+        import json
+
+        print(json.dumps(package.read_manifest(args.package), indent=2, sort_keys=True))
     else:
-        for name, arr in outputs.items():
-            print(f"{name}: {_summary(arr)}")
+        sys.stdout.write(package.describe(args.package))
     return 0
 
 
@@ -291,8 +352,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-weights", metavar="FILE.npz", help="also write the weights (for `run file.mlir --weights`)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("run", help="run a model on .npy inputs")
+    p = sub.add_parser("compile", help="compile a model ahead of time into a .tcpkg package")
     p.add_argument("model", help="an .onnx model (or .mlir tg IR with --weights)")
+    p.add_argument("-o", "--output", metavar="FILE.tcpkg", help="the package to write (default: MODEL.tcpkg here)")
+    p.add_argument("--target", default="llvm-cpu", help="target (default: llvm-cpu)")
+    p.add_argument("--cpu", default="host", choices=["host", "generic"],
+                   help="host: all features of this CPU (recorded, checked at load); generic: portable x86-64")
+    _add_shape_arg(p)
+    p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after each pass to DIR/NN-pass.mlir")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("inspect", help="show the manifest of a .tcpkg package and whether it runs here")
+    p.add_argument("package", help="a .tcpkg package")
+    p.add_argument("--json", action="store_true", help="print manifest.json as it is")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("run", help="run a model or a compiled package on .npy inputs")
+    p.add_argument("model", help="an .onnx model, a .tcpkg package (or .mlir tg IR with --weights)")
     p.add_argument("--input", action="append", type=_input_arg, metavar="NAME=FILE.npy", help="an input (repeatable)")
     _add_shape_arg(p)
     _add_pipeline_args(p)
@@ -350,6 +428,13 @@ def _guarded(fn, debug: bool) -> int:
         return fn()
     except (TensorcError, OSError) as e:
         if debug:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # the runtime's errors (it cannot import tensorc.diagnostics)
+        from tensorc.runtime.package import USER_ERRORS
+
+        if debug or not isinstance(e, USER_ERRORS):
             raise
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 1

@@ -119,11 +119,6 @@ def _as_array(x):
     return numpy_helper.to_array(x) if isinstance(x, TensorProto) else np.asarray(x)
 
 
-def _init_worker(kind: str, pattern: str | None) -> None:
-    """Each worker process loads the cases itself (forkserver: no state shared with the parent)."""
-    _CASES_BY_KIND[kind] = _select(_load_cases(kind), pattern)
-
-
 def _select(cases, pattern):
     if pattern:
         rx = re.compile(pattern)
@@ -131,37 +126,93 @@ def _select(cases, pattern):
     return cases
 
 
-def _worker(args):
-    kind, index, target = args
-    case = _CASES_BY_KIND[kind][index]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run_case(case, target)
-
-
-_CASES_BY_KIND: dict[str, list] = {}
-
-
-def run_suite(target: str = "reference", kind: str = "node", pattern: str | None = None, jobs: int = 1, progress=None):
+def _worker_loop(conn, kind: str, pattern: str | None, target: str) -> None:
+    """A worker process: loads the cases once, then runs the indices it is sent."""
+    warnings.simplefilter("ignore")
     cases = _select(_load_cases(kind), pattern)
-    _CASES_BY_KIND[kind] = cases
-    work = [(kind, i, target) for i in range(len(cases))]
-    results: list[CaseResult] = []
-    if jobs > 1:
-        import multiprocessing as mp
+    conn.send("ready")
+    while True:
+        index = conn.recv()
+        if index is None:
+            return
+        conn.send(asdict(run_case(cases[index], target)))
 
-        # forkserver, not fork: a forked LLVM/BLAS with live threads can deadlock
-        with mp.get_context("forkserver").Pool(jobs, initializer=_init_worker, initargs=(kind, pattern)) as pool:
-            for r in pool.imap(_worker, work, chunksize=4):
-                results.append(r)
-                if progress:
-                    progress(len(results), len(work), r)
-    else:
-        for w in work:
-            results.append(_worker(w))
+
+class _Worker:
+    """One isolated worker; a case that crashes or hangs it costs only that case."""
+
+    def __init__(self, ctx, kind, pattern, target):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_loop, args=(child, kind, pattern, target), daemon=True)
+        self.proc.start()
+        self.index = None
+        self.started = 0.0
+        if not self.conn.poll(120) or self.conn.recv() != "ready":
+            raise RuntimeError("conformance worker failed to start")
+
+    def submit(self, index):
+        self.index, self.started = index, time.perf_counter()
+        self.conn.send(index)
+
+    def stop(self):
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+
+
+def run_suite(target: str = "reference", kind: str = "node", pattern: str | None = None, jobs: int = 1,
+              progress=None, timeout: float = 120.0):
+    import multiprocessing as mp
+
+    cases = _select(_load_cases(kind), pattern)
+    if jobs <= 1:
+        results = []
+        for c in cases:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results.append(run_case(c, target))
             if progress:
-                progress(len(results), len(work), results[-1])
-    return results
+                progress(len(results), len(cases), results[-1])
+        return results
+    # forkserver, not fork: a forked LLVM/BLAS with live threads can deadlock
+    ctx = mp.get_context("forkserver")
+    results: dict[int, CaseResult] = {}
+    pending = list(range(len(cases)))[::-1]
+    workers = [_Worker(ctx, kind, pattern, target) for _ in range(min(jobs, len(cases)) or 1)]
+    try:
+        for w in workers:
+            if pending:
+                w.submit(pending.pop())
+        while len(results) < len(cases):
+            for i, w in enumerate(workers):
+                if w.index is None:
+                    continue
+                done = None
+                if w.conn.poll(0.01):
+                    try:
+                        done = CaseResult(**w.conn.recv())
+                    except EOFError:
+                        done = None
+                if done is None and (not w.proc.is_alive() or time.perf_counter() - w.started > timeout):
+                    why = "timed out" if w.proc.is_alive() else f"crashed (exit code {w.proc.exitcode})"
+                    done = CaseResult(cases[w.index].name, "failed", f"worker {why}", time.perf_counter() - w.started)
+                    w.stop()
+                    w = workers[i] = _Worker(ctx, kind, pattern, target)
+                if done is not None:
+                    results[len(results)] = done
+                    if progress:
+                        progress(len(results), len(cases), done)
+                    w.index = None
+                    if pending:
+                        w.submit(pending.pop())
+    finally:
+        for w in workers:
+            try:
+                w.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            w.stop()
+    return list(results.values())
 
 
 def summarize(results: list[CaseResult]) -> dict[str, int]:

@@ -10,7 +10,8 @@ Tensors the planner manages:
   - graph inputs (function arguments): they start in DRAM, reading them once
     is compulsory traffic;
   - weights and constants (`tg.weight`, `tg.constant`), only with
-    `weights=True`: they behave like graph inputs.
+    `weights=True`: they behave like graph inputs. One-element constants are
+    left out: an accelerator takes a scalar as an instruction immediate.
 Graph outputs are written back to DRAM once, right after they are created
 (compulsory traffic); after that they have a DRAM copy like a spilled tensor.
 
@@ -205,7 +206,8 @@ class Graph:
                 returned = list(op.operands)
                 continue
             if isinstance(op, (WeightOp, ConstantOp)):
-                if weights:
+                # a one-element constant is an instruction immediate, not a tensor in memory
+                if weights and _numel(op.results[0].type) > 1:
                     wname = op.weight_name if isinstance(op, WeightOp) else None
                     new_tensor(op.results[0], WEIGHT, None, wname or f"const{len(tensors)}")
                 continue
@@ -275,9 +277,13 @@ class Graph:
         }
 
 
-def _nbytes(t, elem_bytes: int | None) -> int:
+def _numel(t) -> int:
     shape = dtypes.shape_of(t)
-    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+
+
+def _nbytes(t, elem_bytes: int | None) -> int:
+    n = _numel(t)
     if elem_bytes is not None:
         return n * elem_bytes
     dt = dtypes.dtype_of(t)
