@@ -71,7 +71,7 @@ def package_target(info):
     """
     from tensorc.backends.llvm.codegen import TargetInfo
 
-    features, required = cpu_features.package_target_features(info.features)
+    features, required = cpu_features.package_target_features(info.features, info.triple)
     return TargetInfo(info.triple, info.cpu_name, features), required
 
 

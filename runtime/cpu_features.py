@@ -12,6 +12,10 @@ required, or features we cannot check, which the package build turns off
 
 x86-64 baseline features (sse2, cmov, ...) are implied by the triple: a
 `--cpu generic` package requires no features at all.
+
+The table is for x86 only. On other architectures a host build keeps all its
+features and requires all of them, which the loader cannot check and so refuses:
+there, portable packages come from `--cpu generic`.
 """
 
 from __future__ import annotations
@@ -93,15 +97,24 @@ NOT_USED_BY_CODEGEN = frozenset(
 )
 
 
-def package_target_features(llvm_features: str) -> tuple[str, list[str]]:
+def is_x86(triple: str) -> bool:
+    arch = triple.split("-")[0].lower()
+    return arch in ("x86_64", "amd64", "x86", "i386", "i486", "i586", "i686")
+
+
+def package_target_features(llvm_features: str, triple: str = "x86_64") -> tuple[str, list[str]]:
     """(feature string to build a package with, sorted features the package requires).
 
-    Every `+f` of the host's LLVM feature string is kept and required if we can
-    check it, kept and not required if codegen never uses it, and otherwise
-    turned off. `-f` entries stay as they are.
+    On x86, every `+f` of the host's LLVM feature string is kept and required if
+    we can check it, kept and not required if codegen never uses it, and
+    otherwise turned off. `-f` entries stay as they are. Elsewhere, every `+f` is
+    kept and required (see the module docstring).
     """
+    items = [s.strip() for s in llvm_features.split(",") if s.strip()]
+    if not is_x86(triple):
+        return ",".join(items), sorted({i[1:] for i in items if i[0] == "+"})
     out, required = [], set()
-    for item in filter(None, (s.strip() for s in llvm_features.split(","))):
+    for item in items:
         sign, name = item[0], item[1:]
         if sign != "+":
             out.append(item)
@@ -128,14 +141,14 @@ def host_flags() -> set[str] | None:
     return None
 
 
-def missing_features(required, flags: set[str] | None = None) -> tuple[list[str], list[str]]:
+def missing_features(required, flags: set[str] | None = None, triple: str = "x86_64") -> tuple[list[str], list[str]]:
     """(required features this CPU lacks, required features that cannot be checked here)."""
     required = list(required)
     if not required:
         return [], []
     if flags is None:
         flags = host_flags()
-    if flags is None:
+    if flags is None or not is_x86(triple):
         return [], sorted(required)
     missing, unknown = [], []
     for feat in required:

@@ -221,7 +221,7 @@ def check_machine(manifest: dict, path: str, flags: set[str] | None = None) -> N
         arch, osname = cpu_features.host_arch_os()
         raise UnsupportedCPUError(f"{path}: compiled for {triple}, this machine is {arch} {osname}")
     required = _field(manifest, "target.required_cpu_features", list, path)
-    missing, unknown = cpu_features.missing_features(required, flags)
+    missing, unknown = cpu_features.missing_features(required, flags, triple)
     if missing:
         raise UnsupportedCPUError(
             f"{path}: this CPU lacks feature(s) the package was compiled for: {', '.join(missing)}"
@@ -234,7 +234,7 @@ def check_machine(manifest: dict, path: str, flags: set[str] | None = None) -> N
         )
 
 
-def _check_file(r: _Reader, manifest: dict, key: str, data, path: str) -> None:
+def _check_file(manifest: dict, key: str, data, path: str) -> None:
     name = _field(manifest, f"{key}.file", str, path)
     want = _field(manifest, f"{key}.sha256", str, path)
     if hashlib.sha256(data).hexdigest() != want:
@@ -249,7 +249,7 @@ def _read_checked(r: _Reader, manifest: dict, key: str, path: str, alignment: in
         raise ChecksumError(f"{path}: {name} has {actual} bytes, manifest.json says {size}")
     buf = _aligned_empty(size, max(alignment, 1))
     r.read_into(name, buf)
-    _check_file(r, manifest, key, buf, path)
+    _check_file(manifest, key, buf, path)
     return buf
 
 
@@ -318,7 +318,10 @@ class Model:
         self.outputs = _specs(manifest, "outputs", path)
         symbol = _field(manifest, "entry.symbol", str, path)
         arena_size = _field(manifest, "arena_size", int, path)
-        self._lib = ctypes.CDLL(library)
+        try:
+            self._lib = ctypes.CDLL(library)
+        except OSError as e:  # e.g. built against a newer C library than this machine's
+            raise PackageError(f"{path}: cannot load {LIBRARY_FILE}: {str(e).strip().splitlines()[0]}") from None
         try:
             entry = getattr(self._lib, symbol)
         except AttributeError:
@@ -357,7 +360,8 @@ def load(path) -> Model:
         manifest = _parse_manifest(r)
         check_format(manifest, path)
         check_machine(manifest, path)
-        _specs(manifest, "inputs", path), _specs(manifest, "outputs", path)
+        for key in ("inputs", "outputs"):  # element types resolvable, before reading the rest
+            _specs(manifest, key, path)
         library = _read_checked(r, manifest, "library", path)
         weights = _read_checked(r, manifest, "weights", path, alignment=WEIGHTS_ALIGNMENT)
     so = _extract_library(library, _field(manifest, "library.sha256", str, path))
@@ -404,7 +408,7 @@ def describe(path) -> str:
             try:
                 data = np.empty(r.size(m[key]["file"]), np.uint8)
                 r.read_into(m[key]["file"], data)
-                _check_file(r, m, key, data, path)
+                _check_file(m, key, data, path)
                 ok = "ok"
             except (PackageError, KeyError, TypeError) as e:
                 ok = "MISMATCH: " + str(e).split(": ", 1)[-1]
