@@ -1,6 +1,7 @@
 """tensorc — a compiler for tensor workloads on xDSL and llvmlite.
 
     prog = tensorc.import_onnx("m.onnx", input_shapes={"x": (1, 3, 224, 224)})
+    prog = tensorc.import_torch(module, (x,))       # through torch.export (tensorc[torch])
     exe = tensorc.compile(prog, target="reference")
     outputs = exe(x=array)            # dict of outputs by name
 """
@@ -18,6 +19,10 @@ def __getattr__(name):
         from tensorc import program
 
         return getattr(program, name)
+    if name == "eqv":  # `tensorc.eqv` (irreps, references, Builder) without an explicit import
+        import importlib
+
+        return importlib.import_module("tensorc.eqv")
     raise AttributeError(f"module 'tensorc' has no attribute '{name}'")
 
 
@@ -26,6 +31,14 @@ def import_onnx(model, input_shapes=None, constants=None) -> "Program":
     from tensorc.frontends.onnx import import_onnx as _imp
 
     return _imp(model, input_shapes=input_shapes, constants=constants)
+
+
+def import_torch(module, example_args=None, dynamic_shapes=None, **kwargs) -> "Program":
+    """A torch model (nn.Module with example inputs, ExportedProgram, or saved .pt2) as a tg Program,
+    through torch.export; see frontends.torch.import_torch. Needs `pip install 'tensorc[torch]'`."""
+    from tensorc.frontends.torch import import_torch as _imp
+
+    return _imp(module, example_args, dynamic_shapes, **kwargs)
 
 
 def compile(prog: "Program", target: str = "reference", **options):
@@ -42,4 +55,4 @@ def lower(prog: "Program", pipeline: str, **options) -> "Program":
     return run_passes(prog.clone(), pipeline, **options)
 
 
-__all__ = ["Program", "Signature", "TensorSpec", "WeightStore", "TensorcError", "import_onnx", "compile", "lower"]
+__all__ = ["Program", "Signature", "TensorSpec", "WeightStore", "TensorcError", "import_onnx", "import_torch", "compile", "lower"]

@@ -29,4 +29,19 @@ def tensorc_dialects():
 
         return CPU
 
-    return {"tg": tg, "cpu": cpu}
+    def bfp():
+        from tensorc.dialects.bfp import BFP
+
+        return BFP
+
+    def eqv():
+        from tensorc.dialects.eqv import EQV
+
+        return EQV
+
+    def mem():
+        from tensorc.dialects.mem import MEM
+
+        return MEM
+
+    return {"tg": tg, "cpu": cpu, "bfp": bfp, "eqv": eqv, "mem": mem}

@@ -34,8 +34,8 @@ NAMED_PIPELINES: dict[str, str] = {
     # the graph cleanup every target starts with
     "cleanup": "canonicalize,fold-shapes,fold-constants,cse,dce",
     # tg → native code: kernels of loops, the arena plan, then the llvm dialect
-    "llvm-cpu": "canonicalize,fold-shapes,fold-constants,cse,dce,"
-    "convert-tg-to-loops,plan-memory,convert-scf-to-cf,convert-to-llvm",
+    "llvm-cpu": "lower-eqv,canonicalize,fold-shapes,fold-constants,cse,dce,"
+    "convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",
 }
 
 WEIGHTS_FILE = "weights.npz"

@@ -57,7 +57,8 @@ class LLVMExecutable(Executable):
 
     target = "llvm-cpu"
 
-    def __init__(self, prog: Program, cpu: str = "host", dump_dir=None, print_after_all: bool = False, **_):
+    def __init__(self, prog: Program, cpu: str = "host", dump_dir=None, print_after_all: bool = False,
+                 threads: int | None = None, **_):
         import time
 
         from tensorc.backends.llvm import codegen, jit
@@ -65,9 +66,14 @@ class LLVMExecutable(Executable):
         from tensorc.pipeline import NAMED_PIPELINES, run_passes
 
         super().__init__(prog.signature)
+        # threads: None = all cores (decided at run time by the thread pool), 1 = no threads, N = N
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise BackendError(f"threads must be a positive integer or None, not {threads!r}")
+        self.threads = threads
+        spec = NAMED_PIPELINES["llvm-cpu"].replace("convert-to-llvm", f"convert-to-llvm{{threads={threads or 0}}}")
         t0 = time.perf_counter()
         try:
-            low = run_passes(prog.clone(), NAMED_PIPELINES["llvm-cpu"], dump_dir=dump_dir, print_after_all=print_after_all)
+            low = run_passes(prog.clone(), spec, dump_dir=dump_dir, print_after_all=print_after_all)
         except LoweringError as e:
             raise BackendError(f"llvm-cpu: {e}") from None
         t1 = time.perf_counter()

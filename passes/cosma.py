@@ -1,6 +1,6 @@
 """cosma: schedule, scratchpad allocation and tensor replacement (COSMA), written into the IR.
 
-    -p 'cosma{scratchpad=auto:MR mode=traffic time-limit=30 weights=false elem-bytes=1}'
+    -p 'cosma{scratchpad="auto:MR" mode=traffic time-limit=30 weights=false elem-bytes=1}'
 
 Plans `@main` (see tensorc.planning) and rewrites it with the `mem` dialect:
 operators in plan order, explicit `mem.spill` / `mem.retrieve` copies between
@@ -30,13 +30,13 @@ class Cosma(ModulePass):
 
     name = "cosma"
 
-    scratchpad: str = "auto:MR"
-    """Scratchpad bytes (e.g. 1048576, 512KiB) or auto:MR, auto:MH, auto:MP."""
+    scratchpad: str | int = "auto:MR"
+    """Scratchpad bytes (e.g. 1048576, "512KiB") or "auto:MR", "auto:MH", "auto:MP" (quoted: `:` is pipeline syntax)."""
 
     mode: str = "traffic"
     """traffic (fewest spill/retrieve bytes), min-peak (no spills, smallest arena) or fixed-schedule."""
 
-    time_limit: float = 30.0
+    time_limit: float | int = 30
     """Seconds for planning; the best valid plan found by then is used."""
 
     weights: bool = False
@@ -48,10 +48,14 @@ class Cosma(ModulePass):
     solver: str = "auto"
     """MILP solver: auto (HiGHS, else CBC), highs or cbc."""
 
+    explicit: bool = True
+    """false: only put the operators in plan order (and record mem.plan), no copy ops; for
+    targets that place their own buffers, e.g. llvm-cpu's arena with mode=min-peak."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from tensorc.planning.cosma import PlanningError, plan_graph
         from tensorc.planning.graph import Graph
-        from tensorc.planning.ir import attach_plan
+        from tensorc.planning.ir import attach_plan, reorder
 
         fn = _main(op)
         if "mem.plan" in fn.attributes:
@@ -59,9 +63,12 @@ class Cosma(ModulePass):
         if self.elem_bytes < 0:
             raise PlanningError("cosma: elem-bytes must be >= 0")
         graph = Graph.from_func(fn, elem_bytes=self.elem_bytes or None, weights=self.weights)
-        result = plan_graph(graph, scratchpad=str(self.scratchpad), mode=self.mode,
-                            time_limit=self.time_limit, solver=self.solver)
-        attach_plan(fn, graph, result)
+        result = plan_graph(graph, scratchpad=self.scratchpad, mode=self.mode,
+                            time_limit=float(self.time_limit), solver=self.solver)
+        if self.explicit:
+            attach_plan(fn, graph, result)
+        else:
+            reorder(fn, graph, result)
 
 
 def _main(module: ModuleOp) -> func.FuncOp:

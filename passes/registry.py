@@ -31,9 +31,16 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dce": _lazy("dce", "Dce"),
     "fold-constants": _lazy("fold_constants", "FoldConstants"),
     "fold-shapes": _lazy("fold_shapes", "FoldShapes"),
+    "cosma": _lazy("cosma", "Cosma"),
+    "bfp-quantize-kv": _lazy("bfp_quantize_kv", "BfpQuantizeKV"),
+    "bfp-rearrange": _lazy("bfp_rearrange", "BfpRearrange"),
+    "bfp-expand": _lazy("bfp_expand", "BfpExpand"),
+    "cg-to-gaunt": _lazy("cg_to_gaunt", "CgToGaunt"),
+    "lower-eqv": _lazy("lower_eqv", "LowerEqv"),
     # llvm-cpu backend stages
     "convert-tg-to-loops": _lazy("tensorc.backends.llvm.lower_tg", "ConvertTgToLoops"),
     "plan-memory": _lazy("tensorc.backends.llvm.plan_memory", "PlanMemory"),
+    "approximate-math": _lazy("tensorc.backends.llvm.math_approx", "ApproximateMath"),
     "convert-to-llvm": _lazy("tensorc.backends.llvm.to_llvm", "ConvertToLLVM"),
 }
 

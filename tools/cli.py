@@ -1,6 +1,7 @@
 """The `tensorc` command.
 
     tensorc import model.onnx [--input-shape x=1,3,224,224] [-p PIPELINE] [-o out.mlir]
+    tensorc import model.pt2 [--input-shape x=...]  (a saved torch.export ExportedProgram)
     tensorc opt file.mlir -p canonicalize            (xDSL's opt driver, see tools/opt.py)
     tensorc run model.onnx --input x=x.npy [--output-dir DIR]
     tensorc compile model.onnx -o model.tcpkg [--cpu host|generic] [--input-shape ...]
@@ -8,6 +9,7 @@
     tensorc inspect model.tcpkg [--json]
     tensorc passes
     tensorc demo / tensorc conformance   (tools/demo.py, tools/conformance.py)
+    tensorc bench cpu [--json FILE] [--quick] [--threads 1,2]   (tools/bench_cpu.py)
 
 User errors (any TensorcError, unreadable files) print one line `error: ...`
 and exit 1; `--debug` shows the traceback instead. Usage errors exit 2.
@@ -76,9 +78,10 @@ def _dynamic_inputs_of(path: str) -> set[str]:
 
 
 def _load_program(path: str, input_shapes: dict, weights: str | None = None, arrays: dict | None = None):
-    """A Program from an .onnx model, or from tg IR (.mlir) plus an optional weights .npz.
+    """A Program from an .onnx model, a saved torch.export program (.pt2), or from tg IR
+    (.mlir) plus an optional weights .npz.
 
-    For `run`, dynamic ONNX inputs not bound by --input-shape take the shape of
+    For `run`, dynamic ONNX / .pt2 inputs not bound by --input-shape take the shape of
     the array given for them.
     """
     from tensorc.diagnostics import InputError
@@ -105,6 +108,17 @@ def _load_program(path: str, input_shapes: dict, weights: str | None = None, arr
         prog = Program(module, store)
         prog.signature = signature_from_main(prog.main)
         return prog
+
+    if path.endswith(".pt2"):  # a saved torch.export program (docs/torch.md)
+        from tensorc.frontends.torch import import_torch, input_names, load_exported
+
+        if weights:
+            raise InputError("--weights applies to .mlir programs; a .pt2 program carries its own")
+        ep = load_exported(path)
+        shapes = dict(input_shapes)
+        for name in set(input_names(ep)) & set(arrays or {}):  # dynamic sizes from the given arrays
+            shapes.setdefault(name, tuple(arrays[name].shape))
+        return import_torch(ep, input_shapes=shapes or None, source=path)
 
     from tensorc.frontends.onnx import import_onnx
 
@@ -315,7 +329,36 @@ def cmd_conformance(argv: Sequence[str], debug: bool) -> int:
     return conformance_main(list(argv))
 
 
-DELEGATED = {"opt": cmd_opt, "conformance": cmd_conformance}
+# `tensorc bench SUITE ...`: each suite is a module with main(argv) -> int
+BENCH_SUITES = {
+    "cpu": "tensorc.tools.bench_cpu",      # tensorc vs onnxruntime vs numpy on the CPU workloads
+    "cosma": "tensorc.tools.bench_cosma",
+    "bfp": "tensorc.tools.bench_bfp",      # BFP/MX K caches with and without channel rearrangement
+    "gaunt": "tensorc.tools.bench_gaunt",  # compiled CG vs compiled Gaunt vs e3nn, L = 1..8
+}
+
+
+def cmd_bench(argv: Sequence[str], debug: bool) -> int:
+    import importlib
+
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCH_SUITES:
+        known = ", ".join(sorted(BENCH_SUITES))
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown benchmark suite '{argv[0]}' (available: {known})", file=sys.stderr)
+            return 2
+        print(f"usage: tensorc bench SUITE [options]   (suites: {known}; tensorc bench SUITE --help)")
+        return 0 if argv else 2
+    return importlib.import_module(BENCH_SUITES[argv[0]]).main(argv[1:])
+
+
+def cmd_plan(argv: Sequence[str], debug: bool) -> int:
+    from tensorc.tools.plan import main as plan_main
+
+    return plan_main(list(argv) + (["--debug"] if debug else []))
+
+
+DELEGATED = {"opt": cmd_opt, "conformance": cmd_conformance, "bench": cmd_bench, "plan": cmd_plan}
 
 
 # ---- parser -------------------------------------------------------------------
@@ -344,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", help="import a model and print its tg IR")
-    p.add_argument("model", help="an .onnx model (or .mlir tg IR)")
+    p.add_argument("model", help="an .onnx model, a torch.export .pt2 (or .mlir tg IR)")
     _add_shape_arg(p)
     _add_pipeline_args(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write the IR here instead of stdout")
@@ -353,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("compile", help="compile a model ahead of time into a .tcpkg package")
-    p.add_argument("model", help="an .onnx model (or .mlir tg IR with --weights)")
+    p.add_argument("model", help="an .onnx model, a torch.export .pt2 (or .mlir tg IR with --weights)")
     p.add_argument("-o", "--output", metavar="FILE.tcpkg", help="the package to write (default: MODEL.tcpkg here)")
     p.add_argument("--target", default="llvm-cpu", help="target (default: llvm-cpu)")
     p.add_argument("--cpu", default="host", choices=["host", "generic"],
@@ -370,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("run", help="run a model or a compiled package on .npy inputs")
-    p.add_argument("model", help="an .onnx model, a .tcpkg package (or .mlir tg IR with --weights)")
+    p.add_argument("model", help="an .onnx model, a torch.export .pt2, a .tcpkg package (or .mlir tg IR with --weights)")
     p.add_argument("--input", action="append", type=_input_arg, metavar="NAME=FILE.npy", help="an input (repeatable)")
     _add_shape_arg(p)
     _add_pipeline_args(p)
@@ -392,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     # listed for --help only: main() hands their arguments to their own parsers untouched
     sub.add_parser("opt", help="the mlir-opt of tensorc (tensorc opt --help)", add_help=False)
     sub.add_parser("conformance", help="run the ONNX backend test suite (tensorc conformance --help)", add_help=False)
+    sub.add_parser("plan", help="memory plan (COSMA): order, scratchpad offsets, spills (tensorc plan --help)", add_help=False)
+    sub.add_parser("bench", help="benchmarks: tensorc bench cpu [--json FILE] [--quick] [--threads 1,2]", add_help=False)
     return parser
 
 

@@ -21,10 +21,18 @@ class NativeModule:
         self._engine.finalize_object()
         addr = self._engine.get_function_address("tc_entry")
         self._entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(addr)
+        # the thread pool's workers run code of this engine: stop them before it is freed
+        stop = self._engine.get_function_address("tc_pool_shutdown")
+        self._pool_shutdown = ctypes.CFUNCTYPE(None)(stop) if stop else None
         self._blob = weights_blob
         self._arena = np.zeros(arena_size + 64, dtype=np.uint8)
         self._args = (ctypes.c_void_p * n_args)()
         self._n_args = n_args
+
+    def __del__(self):
+        if getattr(self, "_pool_shutdown", None) is not None:
+            self._pool_shutdown()
+            self._pool_shutdown = None
 
     def call(self, buffers: list[np.ndarray]) -> None:
         """buffers: inputs then outputs (C-contiguous); weights and arena are appended."""
@@ -42,7 +50,7 @@ def build_native(module, weights, info: codegen.TargetInfo) -> tuple[NativeModul
     t0 = time.perf_counter()
     ir = codegen.to_llvm_ir(module, info)
     t1 = time.perf_counter()
-    tm = codegen.target_machine(info)
+    tm = codegen.target_machine(info, reloc="pic")  # function addresses (thread-pool thunks) anywhere in memory
     mod = codegen.optimize(ir, tm)
     t2 = time.perf_counter()
     layout = [(a.data[0].data, a.data[1].value.data, a.data[2].value.data) for a in module.attributes["cpu.weights"].data]
@@ -55,3 +63,4 @@ def build_native(module, weights, info: codegen.TargetInfo) -> tuple[NativeModul
     native = NativeModule(mod, tm, blob, arena, n_args)
     t3 = time.perf_counter()
     return native, {"llvm_ir_s": t1 - t0, "opt_s": t2 - t1, "codegen_s": t3 - t2}
+

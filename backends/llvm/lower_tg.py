@@ -21,8 +21,9 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
 from tensorc.backends.llvm import fusion
-from tensorc.backends.llvm.kernel_builder import KernelBuilder
 from tensorc.backends.llvm.kernels import KERNELS, UnsupportedKernel
+from tensorc.backends.llvm.kernels.microkernel import perf_kernel_for
+from tensorc.backends.llvm.vector_builder import VectorKernelBuilder
 from tensorc.dialects.cpu import ViewOp
 from tensorc.dialects.tg import ConstantOp, TGOp, WeightOp
 from tensorc.passes.weights import current_weights
@@ -67,6 +68,10 @@ class _Lowering:
         self.layout: list[tuple[str, int, int]] = []  # (weight name, offset, nbytes)
         self.weight_offsets: dict[str, int] = {}
         self.blob_size = 0
+        # weights and constants get their blob view on first use (a weight only ever read
+        # pre-packed by a perf kernel is not placed in its original layout at all)
+        self.pending: dict[SSAValue, tuple] = {}
+        self.packed: dict[tuple, tuple] = {}  # (weight name, layout info) → (packed name, array)
 
     # ---- weights -------------------------------------------------------
     def _place_weight(self, name: str, nbytes: int) -> int:
@@ -96,7 +101,7 @@ class _Lowering:
         for a, old_a in zip(block.args, old.body.block.args):
             a.name_hint = old_a.name_hint
         self.block = block
-        self.kb = KernelBuilder(block)
+        self.kb = VectorKernelBuilder(block)
         self.blob = block.args[-1]
         self.blob.name_hint = "weights"
         env: dict[SSAValue, SSAValue] = dict(zip(old.body.block.args, block.args))
@@ -119,7 +124,7 @@ class _Lowering:
         for i, v in enumerate(ret.operands):
             dst = block.args[len(in_types) + i]
             if out_buffers.get(v) is not dst:
-                self._call_kernel(("copy",), [env[v]], [dst], lambda kb, ins, outs: KERNELS["copy"](kb, ins, outs, None))
+                self._call_kernel(("copy",), [self._value(v)], [dst], lambda kb, ins, outs: KERNELS["copy"](kb, ins, outs, None))
         block.add_op(func.ReturnOp())
 
         old.detach()
@@ -141,36 +146,89 @@ class _Lowering:
         return alloc.memref
 
     def _lower_group(self, group: list[Operation]) -> None:
-        env, kb = self.env, self.kb
+        env = self.env
         if len(group) == 1:
             op = group[0]
             if isinstance(op, WeightOp):
-                env[op.result] = self._weight_view(op.weight_name, op.result.type)
+                self.pending[op.result] = ("weight", op)
                 return
             if isinstance(op, ConstantOp):
-                env[op.result] = self._weight_view(self._constant_name(op), op.result.type)
+                self.pending[op.result] = ("constant", op)
                 return
             if op.name in VIEW_OPS and op.outputs[0] not in self.out_buffers:
-                view = ViewOp(env[op.inputs[0]], 0, memref_of(op.outputs[0].type))
+                view = ViewOp(self._value(op.inputs[0]), 0, memref_of(op.outputs[0].type))
                 self.block.add_op(view)
                 env[op.outputs[0]] = view.result
                 return
         if not all(isinstance(op, TGOp) for op in group):
             raise LoweringError(f"cannot lower {group[0].name}")
+        if perf_kernel_for(group[0]) is not None:
+            self._lower_perf_group(group)
+            return
         ins, outs, body = fusion.kernel_signature(group)
-        in_bufs = [env[v] for v in ins]
+        in_bufs = [self._value(v) for v in ins]
         out_bufs = [self._buffer_for(v) for v in outs]
         key = fusion.kernel_key(group, ins, outs)
         self._call_kernel(key, in_bufs, out_bufs, body)
         for v, b in zip(outs, out_bufs):
             env[v] = b
 
-    def _weight_view(self, name: str, t: B.TensorType) -> SSAValue:
+    def _lower_perf_group(self, group: list[Operation]) -> None:
+        """A matmul/gemm/conv (+ fused epilogue) on SIMD microkernels; constant operands pre-packed."""
+        head = group[0]
+        pk = perf_kernel_for(head)
+        ins, outs, epilogue = fusion.perf_signature(group)
+        in_bufs, packed = [], {}
+        for i, v in enumerate(ins):
+            buf = None
+            if i < len(head.inputs) and v in self.pending:
+                name = self._pending_name(v)
+                cache_key = (name, head.name, repr(head.attr_values()), str(head.outputs[0].type), i)
+                hit = self.packed.get(cache_key)
+                if hit is None:
+                    res = pk.prepack(head, i, self.weights[name])
+                    if res is not None:
+                        arr, info = res
+                        hit = (self.weights.add_unique(f"{name}.packed", arr), arr, info)
+                    else:
+                        hit = (None, None, None)
+                    self.packed[cache_key] = hit
+                pname, arr, info = hit
+                if pname is not None:
+                    buf = self._weight_view(pname, B.MemRefType(B.f32, list(arr.shape)))
+                    packed[i] = info
+            in_bufs.append(buf if buf is not None else self._value(v))
+        out_bufs = [self._buffer_for(v) for v in outs]
+        for t in pk.scratch(head):  # scratch lives in the arena for the duration of the call
+            alloc = memref.AllocOp.get(t.element_type, shape=list(t.get_shape()))
+            self.block.add_op(alloc)
+            alloc.memref.name_hint = "scratch"
+            out_bufs.append(alloc.memref)
+        key = ("perf", fusion.kernel_key(group, ins, outs), tuple(sorted(packed.items())))
+        self._call_kernel(key, in_bufs, out_bufs,
+                          lambda kb, i, o: pk.emit(kb, i, o, head, packed, epilogue))
+        self.env[outs[0]] = out_bufs[0]
+
+    def _pending_name(self, v: SSAValue) -> str:
+        kind, op = self.pending[v]
+        if kind == "constant":
+            name = self._constant_name(op)
+            self.pending[v] = ("weight-name", name)
+            return name
+        return op.weight_name if kind == "weight" else op
+
+    def _value(self, v: SSAValue) -> SSAValue:
+        """The buffer of tg value `v` (weights and constants: a blob view, made on first use)."""
+        if v not in self.env and v in self.pending:
+            self.env[v] = self._weight_view(self._pending_name(v), v.type)
+        return self.env[v]
+
+    def _weight_view(self, name: str, t) -> SSAValue:
         if self.weights is None or name not in self.weights:
             raise LoweringError(f"weight '{name}' is not in the weight store")
         arr = self.weights[name]
         off = self._place_weight(name, arr.nbytes)
-        view = ViewOp(self.blob, off, memref_of(t))
+        view = ViewOp(self.blob, off, t if isinstance(t, B.MemRefType) else memref_of(t))
         self.block.add_op(view)
         view.result.name_hint = None
         return view.result
@@ -182,7 +240,7 @@ class _Lowering:
             name = f"k{len(self.kernels)}_{_kernel_label(key)}"
             self.kernels[skey] = name
             kblock = Block(arg_types=[b.type for b in [*in_bufs, *out_bufs]])
-            kb = KernelBuilder(kblock)
+            kb = VectorKernelBuilder(kblock, name, self.module.body.block.add_op)
             n = len(in_bufs)
             try:
                 body(kb, list(kblock.args[:n]), list(kblock.args[n:]))

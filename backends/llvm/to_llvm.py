@@ -23,6 +23,8 @@ from xdsl.passes import ModulePass
 
 from tensorc.dialects import cpu
 
+from . import vector_to_llvm
+
 PTR = llvm.LLVMPointerType()
 I64 = B.i64
 ENTRY = "tc_entry"
@@ -130,6 +132,9 @@ class _FuncTranslator:
         return self.emit(llvm.GEPOp(self.v(mem), [llvm.GEP_USE_SSA_VAL], mt.element_type, ssa_indices=[lin], inbounds=True))
 
     def op(self, op: Operation) -> None:  # noqa: C901  (one dispatch table, kept flat on purpose)
+        if vector_to_llvm.handles(op):  # vector types, lane masks, threads: vector_to_llvm.py
+            vector_to_llvm.translate(self, op)
+            return
         t = type(op)
         res = lambda: llvm_type(op.results[0].type)  # noqa: E731
         if isinstance(op, arith.ConstantOp):
@@ -142,6 +147,8 @@ class _FuncTranslator:
             self.vmap[op.results[0]] = self.emit(_INT_BIN[t](self.v(op.operands[0]), self.v(op.operands[1])))
         elif t in _FLOAT_BIN:
             self.vmap[op.results[0]] = self.emit(_FLOAT_BIN[t](self.v(op.operands[0]), self.v(op.operands[1])))
+        elif isinstance(op, cpu.RemFOp):
+            self.vmap[op.result] = self.emit(llvm.FRemOp(self.v(op.lhs), self.v(op.rhs)))
         elif isinstance(op, arith.NegfOp):
             self.vmap[op.result] = self.emit(llvm.FNegOp(self.v(op.operand)))
         elif t in _INTRINSIC:
@@ -189,6 +196,12 @@ class _FuncTranslator:
         elif isinstance(op, memref.LoadOp):
             addr = self.address(op.memref, op.indices)
             self.vmap[op.res] = self.emit(llvm.LoadOp(addr, op.res.type))
+        elif isinstance(op, memref.AllocaOp):  # kernel scratch (static shape, at the kernel's entry)
+            n = 1
+            for d in op.memref.type.get_shape():
+                n *= d
+            elem = op.memref.type.element_type
+            self.vmap[op.memref] = self.emit(llvm.AllocaOp(self.const(n), elem, alignment=64))
         elif isinstance(op, memref.StoreOp):
             addr = self.address(op.memref, op.indices)
             self.emit(llvm.StoreOp(self.v(op.value), addr))
@@ -225,9 +238,14 @@ class ConvertToLLVM(ModulePass):
 
     name = "convert-to-llvm"
 
+    # threads for `cpu.parallel_call`: 1 = plain calls; N = the runtime thread pool with N
+    # threads; 0 (default) = the pool with one thread per online CPU of the running machine
+    threads: int = 0
+
     def apply(self, ctx: Context, module: B.ModuleOp) -> None:
         libm: set = set()
         tr = _FuncTranslator(module, libm)
+        tr.threads, tr.parallel_thunks = self.threads, {}
         funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
         entry = next(f for f in funcs if "cpu.entry" in f.attributes)
         n_args = len(entry.function_type.inputs)
@@ -238,6 +256,7 @@ class ConvertToLLVM(ModulePass):
         for name, arity, rt in sorted(libm, key=lambda x: x[0]):
             decl = llvm.FuncOp(name, llvm.LLVMFunctionType([rt] * arity, rt), linkage=llvm.LinkageAttr("external"))
             module.body.block.add_op(decl)
+        module.body.block.add_ops(vector_to_llvm.parallel_thunks(tr.parallel_thunks))
         module.body.block.add_op(_entry_wrapper(entry.sym_name.data, n_args))
 
 

@@ -191,9 +191,11 @@ def plan_graph(
         return res
     capacity = resolve_scratchpad(scratchpad, budgets, graph)
 
-    orders = {"default": graph.default_order()}
-    if mode == "traffic" and budgets.m_p_order != orders["default"]:
+    # the min-peak order first: it leaves the most room, so it usually needs the fewest spills
+    orders = {}
+    if mode == "traffic" and budgets.m_p_order != graph.default_order():
         orders["min-peak"] = budgets.m_p_order
+    orders["default"] = graph.default_order()
     base_plans = all_baselines(graph, capacity, {"default": graph.default_order(), "min-peak": budgets.m_p_order})
     checked_base = [Checked(p, check_plan(graph, p)) for p in base_plans]
     usable = [c for c in checked_base if c.plan.order in orders.values()]
@@ -221,7 +223,9 @@ def plan_graph(
         left = deadline - time.perf_counter()
         if left <= 0 or best.report.non_compulsory == 0:
             break
-        share = left / (len(orders) - i + 1)
+        # small graphs keep half the time for the full ILP; large ones a third for windows;
+        # the program order (usually the worse one) gets less than the min-peak order
+        share = left * ((0.5 if graph.n_ops <= full_ilp_ops else 0.4) if i == 0 or len(orders) == 1 else 0.2)
         warm = min((c for c in checked_base if c.plan.order == order), key=lambda c: c.report.non_compulsory).plan
         p = plan_fixed_order(graph, order, capacity, share, warm=warm, solver=solver)
         if p is not None and p.status == "optimal":
@@ -242,10 +246,11 @@ def plan_graph(
                 consider(p, f"full ILP ({r.n_vars} variables)")
                 if r.status == "optimal" and best.report.non_compulsory == p.traffic:
                     best.plan.status = "optimal"
-        elif mode == "traffic":
+        elif best.plan.status != "optimal":
             from tensorc.planning.windows import improve_by_windows
 
-            p = improve_by_windows(graph, best.plan, capacity, deadline, solver=solver, log=log)
+            p = improve_by_windows(graph, best.plan, capacity, deadline, solver=solver, log=log,
+                                   fixed_schedule=mode == "fixed-schedule")
             if p is not best.plan:
                 consider(p, "windows")
     if best.report.non_compulsory == 0:

@@ -32,7 +32,7 @@ def plan_fixed_order(
     time_limit: float = 10.0,
     warm: Plan | None = None,
     solver: str = "auto",
-    max_rounds: int = 8,
+    max_rounds: int = 40,
 ) -> Plan | None:
     """The best plan under `order` found within `time_limit` seconds (None if phase 1 never solved)."""
     t0 = time.perf_counter()
@@ -52,8 +52,9 @@ def plan_fixed_order(
         runs = res.intervals()
         items = [packing.Item((a, s), s, e, graph.tensors[a].size) for a, s, e in runs]
         offsets, failed = packing.pack_best(items, capacity)
-        if failed:  # greedy orders fragment: place exactly around the failures
-            budget = min(max(0.5, 0.5 * (deadline - time.perf_counter())), deadline - time.perf_counter())
+        if failed:  # greedy orders fragment: place exactly around the failures, briefly
+            left = deadline - time.perf_counter()
+            budget = min(max(0.3, 0.25 * left), 2.0, left)
             exact = packing.pack_ilp(items, capacity, budget, solver=solver) if budget > 0 else None
             if exact is not None:
                 offsets, failed = exact, []

@@ -28,7 +28,10 @@ from typing import Iterable
 import networkx as nx
 import numpy as np
 from xdsl.dialects import func
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import SSAValue
+
+from tensorc.diagnostics import PassError
 
 from tensorc.dialects import dtypes
 
@@ -211,6 +214,8 @@ class Graph:
                     wname = op.weight_name if isinstance(op, WeightOp) else None
                     new_tensor(op.results[0], WEIGHT, None, wname or f"const{len(tensors)}")
                 continue
+            if not all(isinstance(r.type, TensorType) for r in op.results):
+                raise PassError(f"memory planning works on tg graphs of tensors; {op.name} has a non-tensor result")
             oid = len(ops)
             ins = []
             for v in op.operands:

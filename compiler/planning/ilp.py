@@ -60,6 +60,15 @@ class Window:
     dram_at_start: set[int] = field(default_factory=set)  # produced earlier (or inputs), DRAM has them
     needed_after: set[int] = field(default_factory=set)  # used after the window
     passing: set[int] = field(default_factory=set)  # live across the window without a use inside it
+    # exact boundary (address mode, for splicing the window back into its plan):
+    start_offsets: dict[int, int] = field(default_factory=dict)  # where the resident_at_start tensors sit
+    end_offsets: dict[int, int] = field(default_factory=dict)  # must be resident at the end, at this offset
+    dram_by_end: set[int] = field(default_factory=set)  # DRAM must hold these when the window ends
+    no_spill: set[int] = field(default_factory=set)  # the plan spills these after the window
+
+    @property
+    def exact(self) -> bool:
+        return bool(self.start_offsets or self.end_offsets or self.dram_by_end or self.no_spill)
 
     @staticmethod
     def whole(graph: Graph, order: list[int] | None = None) -> "Window":
@@ -115,6 +124,9 @@ def windows_of(graph: Graph, win: Window):
             tensors[a] = (lo, hi)
     for a in win.passing:
         tensors[a] = (0, n - 1)
+    for a in win.end_offsets:
+        lo, _ = tensors.get(a, (0, n - 1))
+        tensors[a] = (lo, n - 1)
     return asap, alap, tensors
 
 
@@ -145,11 +157,11 @@ def solve_ilp(
         twin = {a: _fixed_window(graph, win, a, local) for a in twin}
     else:
         asap, alap, twin = windows_of(graph, win)
-    if addresses and (win.resident_at_start or win.passing):
-        raise ValueError("address mode needs a window without resident tensors at its start")
+    if addresses and set(win.resident_at_start) - set(win.start_offsets):
+        raise ValueError("address mode needs the offsets of the tensors resident at the window's start")
     tensors = graph.tensors
     prob = pulp.LpProblem("cosma", pulp.LpMinimize)
-    V = pulp.LpVariable
+    V = prob.add_variable
 
     # ---- schedule -----------------------------------------------------------------
     X = {(o, t): V(f"X_{o}_{t}", cat="Binary") for o in ops for t in range(asap[o], alap[o] + 1)}
@@ -178,7 +190,7 @@ def solve_ilp(
             if not first or (a in win.resident_at_start and t == 0):
                 P[a, t] = V(f"P_{a}_{t}", cat="Binary")
             if mode != MIN_PEAK and (not first or (a in win.resident_at_start and t == 0)) \
-                    and not in_dram_always and not ta.is_output:
+                    and not in_dram_always and not ta.is_output and a not in win.no_spill:
                 Sv[a, t] = V(f"S_{a}_{t}", cat="Binary")
             if not produced_here or not first:
                 if mode != MIN_PEAK or not produced_here:
@@ -210,6 +222,10 @@ def solve_ilp(
         spills = [Sv[a, t] for t in range(lo, hi + 1) if (a, t) in Sv]
         if len(spills) > 1:
             prob += pulp.lpSum(spills) <= 1  # (8)
+        if a in win.dram_by_end and not (ta.in_dram_at_start or a in win.dram_at_start or ta.is_output):
+            prob += pulp.lpSum(spills) >= 1  # the rest of the plan retrieves it
+        if a in win.end_offsets:
+            prob += res(a, n - 1) == 1  # the rest of the plan preserves it from here
         if mode == MIN_PEAK and (ta.in_dram_at_start or a in win.dram_at_start):
             prob += pulp.lpSum(R.get((a, t), 0) for t in range(lo, hi + 1)) <= 1  # read once, keep it
     for o in ops:  # (5): inputs resident when the operator runs
@@ -241,9 +257,15 @@ def solve_ilp(
         for a, (lo, hi) in twin.items():
             for t in range(lo, hi + 1):
                 L[a, t] = V(f"L_{a}_{t}", 0, max(0, capacity - tensors[a].size))  # (9)
-                if (a, t) in P:  # (11)
+                if (a, t) in P and t > lo:  # (11)
                     prob += L[a, t] - L[a, t - 1] <= M * (1 - P[a, t])
                     prob += L[a, t - 1] - L[a, t] <= M * (1 - P[a, t])
+                elif (a, t) in P:  # preserved from before the window: where it already is
+                    off = win.start_offsets[a]
+                    prob += L[a, t] - off <= M * (1 - P[a, t])
+                    prob += off - L[a, t] <= M * (1 - P[a, t])
+            if a in win.end_offsets:
+                prob += L[a, hi] == win.end_offsets[a]
         for t in range(n):
             here = [a for a in by_step[t] if tensors[a].size]
             for i, a in enumerate(here):
@@ -261,7 +283,7 @@ def solve_ilp(
     else:
         cost = [tensors[a].size * v for (a, t), v in list(Sv.items()) + list(R.items())]
         for a in win.needed_after:  # left out at the end: it will be retrieved later
-            if a in twin:
+            if a in twin and not win.exact:
                 cost.append(tensors[a].size * (1 - res(a, n - 1)))
         # every graph input and weight is read at least once: compulsory, not counted
         # (in a window the constant is only approximate; it does not change the optimum)
@@ -294,7 +316,7 @@ def solve_ilp(
                     offsets[a, t] = int(round(L[a, t].varValue or 0))
     objective = pulp.value(prob.objective) or 0.0
     return IlpResult(order, resident, offsets, objective, sol.status, sol.seconds, build_s,
-                     len(prob.variables()), len(prob.constraints))
+                     prob.numVariables(), prob.numConstraints())
 
 
 def _fixed_window(graph: Graph, win: Window, a: int, local: dict[int, int]) -> tuple[int, int]:

@@ -98,3 +98,16 @@ def attach_plan(fn: func.FuncOp, graph: Graph, result) -> None:
     new_ops.append(ret)
     block.add_ops(new_ops)
     fn.attributes["mem.plan"] = summary_attr(result)
+
+
+def reorder(fn: func.FuncOp, graph: Graph, result) -> None:
+    """Only put the operators of `fn` in plan order and record the summary; no copy ops."""
+    block = fn.body.block
+    managed = {id(op) for op in graph.ir_ops}
+    old = list(block.ops)
+    prelude = [op for op in old if id(op) not in managed and not isinstance(op, func.ReturnOp)]
+    ret = old[-1]
+    for op in old:
+        op.detach()
+    block.add_ops(prelude + [graph.ir_ops[o] for o in result.plan.order] + [ret])
+    fn.attributes["mem.plan"] = summary_attr(result)

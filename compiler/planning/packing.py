@@ -180,14 +180,14 @@ def _solve_offsets(free: list[Item], fixed: list[Item], offsets: dict, capacity:
     from tensorc.planning import solver as S
 
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
-    L = {it.key: pulp.LpVariable(f"L{i}", 0, capacity - it.size) for i, it in enumerate(free)}
+    L = {it.key: prob.add_variable(f"L{i}", 0, capacity - it.size) for i, it in enumerate(free)}
     fs = sorted(free, key=lambda it: it.start)
     n = 0
     for i, a in enumerate(fs):  # free-free pairs: one binary decides which lies below
         for b in fs[i + 1:]:
             if b.start > a.end:
                 break
-            z = pulp.LpVariable(f"z{n}", cat="Binary")
+            z = prob.add_variable(f"z{n}", cat="Binary")
             n += 1
             prob += L[a.key] + a.size <= L[b.key] + capacity * (1 - z)
             prob += L[b.key] + b.size <= L[a.key] + capacity * z
@@ -198,7 +198,7 @@ def _solve_offsets(free: list[Item], fixed: list[Item], offsets: dict, capacity:
             lo, hi = offsets[f.key], offsets[f.key] + f.size
             can_below, can_above = lo - a.size >= 0, hi + a.size <= capacity
             if can_below and can_above:
-                z = pulp.LpVariable(f"z{n}", cat="Binary")
+                z = prob.add_variable(f"z{n}", cat="Binary")
                 n += 1
                 prob += L[a.key] + a.size <= lo + capacity * (1 - z)
                 prob += hi <= L[a.key] + capacity * z

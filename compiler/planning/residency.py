@@ -106,7 +106,7 @@ def solve_residency(
         elif not gap.interior:
             K[(a, g)] = 1  # no interior: keeping costs no room
         else:
-            v = pulp.LpVariable(f"K_{a}_{g}", cat="Binary")
+            v = prob.add_variable(f"K_{a}_{g}", cat="Binary")
             K[(a, g)] = v
             for t in gap.interior:
                 load[t].append((tensors[a].size, v))
@@ -128,7 +128,7 @@ def solve_residency(
         if any(k == 0 for k in ks):
             const_cost += t.size
             continue
-        d = pulp.LpVariable(f"D_{a}", cat="Binary")
+        d = prob.add_variable(f"D_{a}", cat="Binary")
         objective.append(t.size * d)
         for k in ks:
             if not isinstance(k, int):

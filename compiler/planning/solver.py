@@ -37,6 +37,30 @@ class SolveResult:
         return self.status in (OPTIMAL, FEASIBLE)
 
 
+_BANNER_DONE = False
+
+
+def _silence_banner() -> None:
+    """highspy prints a copyright banner to fd 1 when the first Highs is made: make it in the dark."""
+    global _BANNER_DONE
+    if _BANNER_DONE:
+        return
+    _BANNER_DONE = True
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -75,6 +99,7 @@ def solve(prob: pulp.LpProblem, time_limit: float | None, warm: bool = False, so
     limit = None if time_limit is None else max(0.05, float(time_limit))
     start = time.perf_counter()
     if name == "highs":
+        _silence_banner()
         s = _WarmHiGHS(warm, msg=False, timeLimit=limit, threads=_threads(), gapRel=gap_rel)
         prob.solve(s)
         seconds = time.perf_counter() - start
@@ -93,7 +118,11 @@ def solve(prob: pulp.LpProblem, time_limit: float | None, warm: bool = False, so
         obj = pulp.value(prob.objective) if status in (OPTIMAL, FEASIBLE) else None
         return SolveResult(status, obj, seconds, "highs", gap)
     if name == "cbc":
-        s = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, warmStart=warm, threads=_threads(), gapRel=gap_rel)
+        import warnings
+
+        with warnings.catch_warnings():  # PuLP 3.3 deprecates its bundled CBC; it is still the fallback here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            s = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, warmStart=warm, threads=_threads(), gapRel=gap_rel)
         prob.solve(s)
         seconds = time.perf_counter() - start
         st = pulp.LpStatus[prob.status]

@@ -1,11 +1,19 @@
-"""Softmax, normalizations, convolution and pooling."""
+"""Softmax family, batch normalization, pooling and transposed convolution.
+
+Float math runs in the compute type (f32, f64 for f64 tensors; f16/bf16 are
+widened on load and rounded once on store), as the reference kernels do.
+"""
 
 from __future__ import annotations
 
-from xdsl.dialects import arith, math
+from xdsl.dialects import arith, builtin as B, math
 
 from ..kernel_builder import KernelBuilder
 from . import UnsupportedKernel, kernel
+from .kit import (
+    and_, cmpf, cmpi, compute_type, const_of, divu, etype, fc, greater, in_range, index_to_i64, is_float,
+    load_c, load_elem, or_, prod, remu, sel, shape, store_c, store_elem, sub, to_compute, zero,
+)
 
 
 def _rows(shape, axis):
@@ -22,85 +30,106 @@ def _fold(kb, n, init, body):
     return kb.fold([n], [init], lambda ivs, accs: [body(ivs[0], accs[0])])[0]
 
 
+def _float_only(op, t):
+    if not is_float(t):
+        raise UnsupportedKernel(f"{op.where()}: {op.name} on {t}")
+
+
+# ---- softmax family ---------------------------------------------------------------
 @kernel("softmax", "log_softmax")
 def softmax(kb: KernelBuilder, ins, outs, op) -> None:
-    shape = list(ins[0].type.get_shape())
-    axis = op.attr("axis") % len(shape)
-    elem = outs[0].type.element_type
+    shp = shape(ins[0])
+    axis = op.attr("axis") % len(shp)
+    t = etype(op.inputs[0])
+    _float_only(op, t)
+    ct = compute_type(t)
     x, y = ins[0], outs[0]
-    n = shape[axis]
-    with kb.loops(_rows(shape, axis)) as ivs:
-        at = lambda t: _with_axis(ivs, axis, t)  # noqa: E731
-        mx = _fold(kb, n, kb.const(float("-inf"), elem), lambda t, acc: kb.op(arith.MaximumfOp(acc, kb.load(x, at(t)))))
-        def exp_sum(t, acc):
-            e = kb.op(math.ExpOp(kb.op(arith.SubfOp(kb.load(x, at(t)), mx))))
-            if op.name == "tg.softmax":
-                kb.store(e, y, at(t))
+    n = shp[axis]
+    is_soft = op.name == "tg.softmax"
+    in_place = ct == t  # the exponentials can be kept in y between passes
+    with kb.loops(_rows(shp, axis)) as ivs:
+        at = lambda j: _with_axis(ivs, axis, j)  # noqa: E731
+        mx = _fold(kb, n, fc(kb, float("-inf"), ct), lambda j, acc: kb.op(arith.MaximumfOp(acc, load_c(kb, x, at(j), t))))
+
+        def exp_at(j):
+            return kb.op(math.ExpOp(kb.op(arith.SubfOp(load_c(kb, x, at(j), t), mx))))
+
+        def exp_sum(j, acc):
+            e = exp_at(j)
+            if is_soft and in_place:
+                kb.store(e, y, at(j))
             return kb.op(arith.AddfOp(acc, e))
-        total = _fold(kb, n, kb.const(0.0, elem), exp_sum)
-        if op.name == "tg.softmax":
-            inv = kb.op(arith.DivfOp(kb.const(1.0, elem), total))
-            with kb.loop(0, n) as t:
-                kb.store(kb.op(arith.MulfOp(kb.load(y, at(t)), inv)), y, at(t))
+
+        total = _fold(kb, n, fc(kb, 0.0, ct), exp_sum)
+        if is_soft:
+            inv = kb.op(arith.DivfOp(fc(kb, 1.0, ct), total))
+            with kb.loop(0, n) as j:
+                e = kb.load(y, at(j)) if in_place else exp_at(j)
+                store_c(kb, kb.op(arith.MulfOp(e, inv)), y, at(j), t)
         else:
             lse = kb.op(arith.AddfOp(kb.op(math.LogOp(total)), mx))
-            with kb.loop(0, n) as t:
-                kb.store(kb.op(arith.SubfOp(kb.load(x, at(t)), lse)), y, at(t))
+            with kb.loop(0, n) as j:
+                store_c(kb, kb.op(arith.SubfOp(load_c(kb, x, at(j), t), lse)), y, at(j), t)
 
 
-@kernel("layer_normalization")
-def layer_norm(kb: KernelBuilder, ins, outs, op) -> None:
-    shape = list(ins[0].type.get_shape())
-    axis = op.attr("axis") % len(shape)
-    if len(outs) > 1:
-        raise UnsupportedKernel(f"{op.where()}: mean/inv-std outputs")
-    elem = outs[0].type.element_type
-    inner = shape[axis:]
-    count = 1
-    for d in inner:
-        count *= d
-    x, y = ins[0], outs[0]
-    eps = op.attr("epsilon")
-    with kb.loops(shape[:axis]) as outer:
-        def over_inner(init, fn):
-            return kb.fold(inner, [init], lambda ivs, accs: [fn(list(outer) + ivs, accs[0], ivs)])[0]
-        zero = kb.const(0.0, elem)
-        s = over_inner(zero, lambda idx, acc, _: kb.op(arith.AddfOp(acc, kb.load(x, idx))))
-        mean = kb.op(arith.DivfOp(s, kb.const(float(count), elem)))
-        def sq(idx, acc, _):
-            dlt = kb.op(arith.SubfOp(kb.load(x, idx), mean))
-            return kb.op(arith.AddfOp(acc, kb.op(arith.MulfOp(dlt, dlt))))
-        var = kb.op(arith.DivfOp(over_inner(zero, sq), kb.const(float(count), elem)))
-        rstd = kb.op(arith.DivfOp(kb.const(1.0, elem), kb.op(math.SqrtOp(kb.op(arith.AddfOp(var, kb.const(eps, elem)))))))
-        with kb.loops(inner) as ivs:
-            idx = list(outer) + list(ivs)
-            v = kb.op(arith.MulfOp(kb.op(arith.SubfOp(kb.load(x, idx), mean)), rstd))
-            v = kb.op(arith.MulfOp(v, kb.load(ins[1], _bcast(kb, ins[1], idx))))
-            if len(ins) > 2:
-                v = kb.op(arith.AddfOp(v, kb.load(ins[2], _bcast(kb, ins[2], idx))))
-            kb.store(v, y, idx)
+@kernel("hardmax")
+def hardmax(kb: KernelBuilder, ins, outs, op) -> None:
+    """1 at the first maximum along the axis, 0 elsewhere."""
+    shp = shape(ins[0])
+    axis = op.attr("axis") % len(shp)
+    t = etype(op.inputs[0])
+    n = shp[axis]
+    one, zer = const_of(kb, 1, t), zero(kb, t)
+    with kb.loops(_rows(shp, axis)) as ivs:
+        at = lambda j: _with_axis(ivs, axis, j)  # noqa: E731
+        first = load_elem(kb, ins[0], at(kb.idx(0)), t)
+
+        def body(fivs, accs):
+            j = kb.add(fivs[0], 1)
+            v = load_elem(kb, ins[0], at(j), t)
+            take = greater(kb, v, accs[0], t)
+            if is_float(t):  # argmax returns the first NaN
+                xv = load_c(kb, ins[0], at(j), t)
+                bv = load_c(kb, ins[0], at(accs[1]), t)
+                take = or_(kb, take, and_(kb, cmpf(kb, xv, xv, "uno"), cmpf(kb, bv, bv, "ord")))
+            return [sel(kb, take, v, accs[0]), sel(kb, take, j, accs[1])]
+
+        _, arg = kb.fold([n - 1], [first, kb.idx(0)], body)
+        with kb.loop(0, n) as j:
+            store_elem(kb, sel(kb, cmpi(kb, j, arg, "eq"), one, zer), outs[0], at(j), t)
 
 
-def _bcast(kb, buf, idx):
-    from .elementwise import broadcast_index
-
-    return broadcast_index(kb, list(buf.type.get_shape()), idx)
-
-
+# ---- batch normalization --------------------------------------------------------------
 @kernel("batch_normalization")
 def batch_norm(kb: KernelBuilder, ins, outs, op) -> None:
     x, scale, bias, mean, var = ins
-    shape = list(x.type.get_shape())
-    elem = outs[0].type.element_type
-    eps = kb.const(op.attr("epsilon"), elem)
-    with kb.loops(shape) as ivs:
-        c = [ivs[1]] if len(shape) > 1 else [kb.idx(0)]
-        rstd = kb.op(math.RsqrtOp(kb.op(arith.AddfOp(kb.load(var, c), eps))))
-        v = kb.op(arith.MulfOp(kb.op(arith.SubfOp(kb.load(x, ivs), kb.load(mean, c))), rstd))
-        v = kb.op(arith.AddfOp(kb.op(arith.MulfOp(v, kb.load(scale, c))), kb.load(bias, c)))
-        kb.store(v, outs[0], ivs)
+    shp = shape(x)
+    t = etype(op.inputs[0])
+    _float_only(op, t)
+    types = [etype(v) for v in op.inputs]
+    ct = B.f64 if any(isinstance(u, B.Float64Type) for u in types) else B.f32
+    eps = fc(kb, op.attr("epsilon"), ct)
+
+    def chan(buf, tt, c):
+        v = load_c(kb, buf, c, tt)
+        return v if v.type == ct else kb.op(arith.ExtFOp(v, ct))
+
+    with kb.loops(shp[:2] if len(shp) > 1 else shp) as outer:
+        c = [outer[1]] if len(shp) > 1 else [kb.idx(0)]
+        rstd = kb.op(arith.DivfOp(fc(kb, 1.0, ct), kb.op(math.SqrtOp(kb.op(arith.AddfOp(chan(var, types[4], c), eps))))))
+        a = kb.op(arith.MulfOp(rstd, chan(scale, types[1], c)))
+        m = chan(mean, types[3], c)
+        b = chan(bias, types[2], c)
+        with kb.loops(shp[2:]) as sp:
+            idx = list(outer) + list(sp)
+            xv = load_c(kb, x, idx, t)
+            if xv.type != ct:
+                xv = kb.op(arith.ExtFOp(xv, ct))
+            v = kb.op(arith.AddfOp(kb.op(arith.MulfOp(kb.op(arith.SubfOp(xv, m)), a)), b))
+            store_c(kb, v, outs[0], idx, t)
 
 
+# ---- helpers shared with conv.py -------------------------------------------------------
 def _in_bounds_load(kb, buf, idx_parts, shape, zero):
     """Load buf[idx] where spatial indices may fall in the padding (then `zero`)."""
     valid = None
@@ -121,59 +150,208 @@ def _window_index(kb, o_iv, k_iv, stride, dil, pad):
     return kb.op(arith.SubiOp(kb.add(kb.mul(o_iv, stride), kb.mul(k_iv, dil)), kb.idx(pad)))
 
 
-@kernel("max_pool", "average_pool")
-def pool(kb: KernelBuilder, ins, outs, op) -> None:
-    if len(outs) > 1:
-        raise UnsupportedKernel(f"{op.where()}: max_pool indices output")
+# ---- pooling ----------------------------------------------------------------------------
+class _Window:
+    """Geometry of a pooling window over x[N, C, *spatial]: per tap, the clamped input index
+    and whether it is inside the input (and inside the explicitly padded input)."""
+
+    def __init__(self, kb, op, xs):
+        self.kb, self.xs = kb, xs
+        r = self.r = len(xs) - 2
+        self.k = op.attr("kernel_shape")
+        self.strides = op.attr("strides") or [1] * r
+        self.dil = op.attr("dilations") or [1] * r
+        self.pads = op.attr("pads") or [0] * (2 * r)
+
+    def tap(self, osp, kivs):
+        kb, r = self.kb, self.r
+        sp = [_window_index(kb, osp[i], kivs[i], self.strides[i], self.dil[i], self.pads[i]) for i in range(r)]
+        valid, clamped = None, []
+        for i in range(r):
+            d = self.xs[2 + i]
+            ok = in_range(kb, sp[i], 0, d)
+            valid = ok if valid is None else and_(kb, valid, ok)
+            clamped.append(kb.op(arith.MinSIOp(kb.op(arith.MaxSIOp(sp[i], kb.idx(0))), kb.idx(d - 1))))
+        return sp, clamped, valid
+
+    def in_padded(self, sp):
+        kb, r, m = self.kb, self.r, None
+        for i in range(r):
+            ok = in_range(kb, sp[i], -self.pads[i], self.xs[2 + i] + self.pads[r + i])
+            m = ok if m is None else and_(kb, m, ok)
+        return m
+
+
+@kernel("max_pool")
+def max_pool(kb: KernelBuilder, ins, outs, op) -> None:
+    """The first maximum of the valid taps (NaN-free semantics of the reference: a later
+    tap wins only if strictly greater); optional flat argmax indices (storage_order)."""
     x = ins[0]
-    xs, ys = list(x.type.get_shape()), list(outs[0].type.get_shape())
+    xs, ys = shape(x), shape(outs[0])
+    t = etype(op.inputs[0])
+    win = _Window(kb, op, xs)
+    r = win.r
+    want_idx = len(outs) > 1
+    col_major = op.attr("storage_order") == 1
+    isp = xs[2:]
+    with kb.loops(ys) as ivs:
+        n, c, osp = ivs[0], ivs[1], ivs[2:]
+
+        def body(kivs, accs):
+            best, have = accs[0], accs[1]
+            _, cl, valid = win.tap(osp, kivs)
+            v = load_elem(kb, x, [n, c] + cl, t)
+            take = and_(kb, valid, or_(kb, kb.op(arith.XOrIOp(have, kb.const(-1, B.i1))), greater(kb, v, best, t)))
+            res = [sel(kb, take, v, best), or_(kb, have, valid)]
+            if want_idx:
+                dims = list(range(r))
+                if col_major:
+                    dims.reverse()
+                flat = None
+                for i in dims:
+                    flat = cl[i] if flat is None else kb.add(kb.mul(flat, isp[i]), cl[i])
+                res.append(sel(kb, take, flat, accs[2]))
+            return res
+
+        init = [zero(kb, t), kb.const(0, B.i1)] + ([kb.idx(-1)] if want_idx else [])
+        res = kb.fold(win.k, init, body)
+        store_elem(kb, res[0], outs[0], ivs, t)
+        if want_idx:
+            base = kb.mul(kb.add(kb.mul(n, xs[1]), c), prod(isp))
+            arg = res[2]
+            flat = sel(kb, cmpi(kb, arg, kb.idx(0), "sge"), kb.add(arg, base), kb.idx(-1))
+            kb.store(index_to_i64(kb, flat), outs[1], ivs)
+
+
+@kernel("average_pool", "lp_pool")
+def average_pool(kb: KernelBuilder, ins, outs, op) -> None:
+    x = ins[0]
+    xs, ys = shape(x), shape(outs[0])
+    t = etype(op.inputs[0])
+    _float_only(op, t)
+    ct = compute_type(t)
+    win = _Window(kb, op, xs)
+    is_lp = op.name == "tg.lp_pool"
+    p = float(op.attr("p")) if is_lp else 1.0
+    count_pad = (not is_lp) and op.attr("count_include_pad")
+    z = fc(kb, 0.0, ct)
+    one = fc(kb, 1.0, ct)
+    with kb.loops(ys) as ivs:
+        n, c, osp = ivs[0], ivs[1], ivs[2:]
+
+        def body(kivs, accs):
+            sp, cl, valid = win.tap(osp, kivs)
+            v = sel(kb, valid, load_c(kb, x, [n, c] + cl, t), z)
+            if is_lp:
+                return [kb.op(arith.AddfOp(accs[0], _lp_term(kb, v, p)))]
+            counted = win.in_padded(sp) if count_pad else valid
+            return [kb.op(arith.AddfOp(accs[0], v)), kb.op(arith.AddfOp(accs[1], sel(kb, counted, one, z)))]
+
+        res = kb.fold(win.k, [z] if is_lp else [z, z], body)
+        out = _lp_root(kb, res[0], p) if is_lp else kb.op(arith.DivfOp(res[0], res[1]))
+        store_c(kb, out, outs[0], ivs, t)
+
+
+def _lp_term(kb, v, p):
+    a = kb.op(math.AbsFOp(v))
+    if p == 1.0:
+        return a
+    if p == 2.0:
+        return kb.op(arith.MulfOp(v, v))
+    return kb.op(math.PowFOp(a, fc(kb, p, v.type)))
+
+
+def _lp_root(kb, s, p):
+    if p == 1.0:
+        return s
+    if p == 2.0:
+        return kb.op(math.SqrtOp(s))
+    return kb.op(math.PowFOp(s, fc(kb, 1.0 / p, s.type)))
+
+
+@kernel("global_average_pool", "global_max_pool", "global_lp_pool")
+def global_pool(kb: KernelBuilder, ins, outs, op) -> None:
+    xs = shape(ins[0])
+    t = etype(op.inputs[0])
+    name = op.name.removeprefix("tg.")
+    spatial = xs[2:]
+    count = prod(spatial)
+    with kb.loops(xs[:2]) as (n, c):
+        out_idx = [n, c] + [kb.idx(0)] * len(spatial)
+        if name == "global_max_pool":
+            first = load_elem(kb, ins[0], [n, c] + [kb.idx(0)] * len(spatial), t)
+
+            def mbody(sivs, accs):
+                v = load_elem(kb, ins[0], [n, c] + sivs, t)
+                take = greater(kb, v, accs[0], t)
+                if is_float(t):  # NaN propagates (np.max)
+                    xv = to_compute(kb, v, t)
+                    take = or_(kb, take, cmpf(kb, xv, xv, "uno"))
+                return [sel(kb, take, v, accs[0])]
+
+            (res,) = kb.fold(spatial, [first], mbody)
+            store_elem(kb, res, outs[0], out_idx, t)
+        else:
+            _float_only(op, t)
+            ct = compute_type(t)
+            p = float(op.attr("p")) if name == "global_lp_pool" else 1.0
+
+            def body(sivs, accs):
+                v = load_c(kb, ins[0], [n, c] + sivs, t)
+                return [kb.op(arith.AddfOp(accs[0], _lp_term(kb, v, p) if name == "global_lp_pool" else v))]
+
+            (s,) = kb.fold(spatial, [fc(kb, 0.0, ct)], body)
+            res = _lp_root(kb, s, p) if name == "global_lp_pool" else kb.op(arith.DivfOp(s, fc(kb, float(count), ct)))
+            store_c(kb, res, outs[0], out_idx, t)
+
+
+# ---- transposed convolution ------------------------------------------------------------------
+@kernel("conv_transpose")
+def conv_transpose(kb: KernelBuilder, ins, outs, op) -> None:
+    """y[n, m, o] = b[m] + sum_{c in group, k} x[n, c, i] w[c, m % Mg, k] over the taps with
+    o = i*s + k*d - pad_begin (gathered per output: no scatter, no zero-fill)."""
+    x, w = ins[0], ins[1]
+    xs, ws, ys = shape(x), shape(w), shape(outs[0])
+    t = etype(op.inputs[0])
+    _float_only(op, t)
+    types = [etype(v) for v in op.inputs]
+    ct = B.f64 if any(isinstance(u, B.Float64Type) for u in types) else B.f32
     r = len(xs) - 2
-    elem = outs[0].type.element_type
-    k = op.attr("kernel_shape")
     strides = op.attr("strides") or [1] * r
     dil = op.attr("dilations") or [1] * r
     pads = op.attr("pads") or [0] * (2 * r)
-    is_max = op.name == "tg.max_pool"
-    count_pad = (not is_max) and op.attr("count_include_pad")
+    g = op.attr("group")
+    cg, mg = xs[1] // g, ws[1]
+    z = fc(kb, 0.0, ct)
+
+    def ld(buf, tt, idx):
+        v = load_c(kb, buf, idx, tt)
+        return v if v.type == ct else kb.op(arith.ExtFOp(v, ct))
+
     with kb.loops(ys) as ivs:
-        init = [kb.const(float("-inf") if is_max else 0.0, elem), kb.const(0.0, elem)]
+        n, m, osp = ivs[0], ivs[1], ivs[2:]
+        grp = divu(kb, m, mg)
+        ml = remu(kb, m, mg)
+        c0 = kb.mul(grp, cg)
+        init = ld(ins[2], types[2], [m]) if len(ins) > 2 else z
 
         def body(kivs, accs):
-            sp = [_window_index(kb, ivs[2 + i], kivs[i], strides[i], dil[i], pads[i]) for i in range(r)]
-            valid = None
-            clamped = []
+            cl, ks = kivs[0], kivs[1:]
+            valid, src = None, []
             for i in range(r):
-                ok = kb.op(arith.AndIOp(kb.op(arith.CmpiOp(sp[i], kb.idx(0), "sge")), kb.op(arith.CmpiOp(sp[i], kb.idx(xs[2 + i]), "slt"))))
-                valid = ok if valid is None else kb.op(arith.AndIOp(valid, ok))
-                clamped.append(kb.op(arith.MinSIOp(kb.op(arith.MaxSIOp(sp[i], kb.idx(0))), kb.idx(xs[2 + i] - 1))))
-            v = kb.load(x, ivs[:2] + clamped)
-            acc, cnt = accs
-            if is_max:
-                return [kb.op(arith.SelectOp(valid, kb.op(arith.MaximumfOp(acc, v)), acc)), cnt]
-            one = kb.const(1.0, elem)
-            inc = kb.op(arith.AddfOp(cnt, one))
-            return [kb.op(arith.SelectOp(valid, kb.op(arith.AddfOp(acc, v)), acc)),
-                    inc if count_pad else kb.op(arith.SelectOp(valid, inc, cnt))]
+                tt = sub(kb, kb.add(osp[i], pads[i]), kb.mul(ks[i], dil[i]))
+                if strides[i] == 1:
+                    ii = tt
+                    ok = in_range(kb, ii, 0, xs[2 + i])
+                else:
+                    ii = kb.op(arith.DivSIOp(tt, kb.idx(strides[i])))
+                    exact = cmpi(kb, kb.op(arith.RemSIOp(tt, kb.idx(strides[i]))), kb.idx(0), "eq")
+                    ok = and_(kb, and_(kb, cmpi(kb, tt, kb.idx(0), "sge"), exact), cmpi(kb, ii, kb.idx(xs[2 + i]), "slt"))
+                valid = ok if valid is None else and_(kb, valid, ok)
+                src.append(kb.op(arith.MinSIOp(kb.op(arith.MaxSIOp(ii, kb.idx(0))), kb.idx(xs[2 + i] - 1))))
+            c = kb.add(c0, cl)
+            xv = sel(kb, valid, ld(x, types[0], [n, c] + src), z)
+            return [kb.op(arith.AddfOp(accs[0], kb.op(arith.MulfOp(xv, ld(w, types[1], [c, ml] + ks)))))]
 
-        new = kb.fold(k, init, body)
-        res = new[0] if is_max else kb.op(arith.DivfOp(new[0], new[1]))
-        kb.store(res, outs[0], ivs)
-
-
-@kernel("global_average_pool", "global_max_pool")
-def global_pool(kb: KernelBuilder, ins, outs, op) -> None:
-    xs = list(ins[0].type.get_shape())
-    elem = outs[0].type.element_type
-    is_max = op.name == "tg.global_max_pool"
-    spatial = xs[2:]
-    count = 1
-    for d in spatial:
-        count *= d
-    with kb.loops(xs[:2]) as (n, c):
-        def body(sivs, accs):
-            v = kb.load(ins[0], [n, c] + sivs)
-            return [kb.op(arith.MaximumfOp(accs[0], v) if is_max else arith.AddfOp(accs[0], v))]
-
-        (new,) = kb.fold(spatial, [kb.const(float("-inf") if is_max else 0.0, elem)], body)
-        res = new if is_max else kb.op(arith.DivfOp(new, kb.const(float(count), elem)))
-        kb.store(res, outs[0], [n, c] + [kb.idx(0)] * len(spatial))
+        (res,) = kb.fold([cg] + ws[2:], [init], body)
+        store_c(kb, res, outs[0], ivs, t)

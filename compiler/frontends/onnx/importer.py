@@ -18,17 +18,13 @@ import onnx
 from onnx import numpy_helper
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Region
 from xdsl.utils.exceptions import VerifyException
 
-from tensorc.backends.reference import evaluate_op
 from tensorc.dialects import dtypes
-from tensorc.dialects.tg import ConstantOp, TGOp, WeightOp, op_class
 from tensorc.diagnostics import ImportError_, ShapeError, UnsupportedOpError
-from tensorc.program import Program, Signature, TensorSpec, WeightStore
-
-# Folded intermediates up to this many elements print inline as tg.constant.
-INLINE_CONST_MAX = 64
+from tensorc.frontends.builder import INLINE_CONST_MAX, GraphBuilder, Val  # noqa: F401  (re-exported)
+from tensorc.program import Program, Signature, TensorSpec
 
 Converter = Callable[["NodeContext"], Sequence["Val"]]
 CONVERTERS: dict[str, Converter] = {}
@@ -45,75 +41,17 @@ def converter(*op_types: str):
     return deco
 
 
-class Val:
-    """An ONNX value during import: a known constant, an SSA value, or both."""
-
-    __slots__ = ("const", "ssa", "name")
-
-    def __init__(self, name: str, const: np.ndarray | None = None, ssa: SSAValue | None = None):
-        self.name, self.const, self.ssa = name, const, ssa
-
-    @property
-    def type(self) -> TensorType:
-        if self.ssa is not None:
-            return self.ssa.type
-        return dtypes.tensor_type(self.const.shape, self.const.dtype)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return dtypes.shape_of(self.type) if self.ssa is not None else tuple(self.const.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return dtypes.dtype_of(self.type) if self.ssa is not None else self.const.dtype
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-
-class GraphImporter:
+class GraphImporter(GraphBuilder):
     def __init__(self, model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None, source: str,
                  constants: Mapping[str, np.ndarray] | None = None):
+        super().__init__()
         self.model = model
         self.source = source
         self.opsets = {(o.domain or "ai.onnx"): o.version for o in model.opset_import}
-        self.weights = WeightStore()
-        self.block = Block()
         self.env: dict[str, Val] = {}
         self.input_shapes = dict(input_shapes or {})
         self.constants = dict(constants or {})
         self._fold_scratch = 0
-
-    # ---- constants ---------------------------------------------------
-    def materialize(self, v: Val, stem: str | None = None, src: str | None = None) -> SSAValue:
-        """The SSA value of `v`, creating a tg.constant / tg.weight for a known constant."""
-        if v.ssa is not None:
-            return v.ssa
-        arr = v.const
-        op = None
-        if arr.size <= INLINE_CONST_MAX and stem is None:
-            try:
-                op = ConstantOp.from_array(arr)
-            except dtypes.UnsupportedDType:
-                op = None
-        if op is None:
-            name = self.weights.add_unique(stem or v.name or "const", arr)
-            op = WeightOp(name, dtypes.tensor_type(arr.shape, arr.dtype))
-        self.block.add_op(op)
-        v.ssa = op.results[0]
-        return v.ssa
-
-    def fold(self, cls: type[TGOp], consts: list[np.ndarray | None], attrs, result_types, num_results):
-        """Evaluate an op on constant operands with the reference kernels."""
-        scratch = Block(arg_types=[dtypes.tensor_type(c.shape, c.dtype) for c in consts if c is not None])
-        op = cls.make(list(scratch.args), attrs, result_types=result_types, num_results=num_results)
-        try:
-            op.verify()
-            present = [c for c in consts if c is not None]
-            return [r.copy() for r in evaluate_op(op, present)]
-        finally:
-            op.drop_all_references()
 
     # ---- the graph ---------------------------------------------------
     def run(self) -> Program:
@@ -305,16 +243,7 @@ class NodeContext:
         num_results: int | None = None,
     ) -> list[Val]:
         """Add a tg op (or fold it, when all operands are constants) and return its results."""
-        cls = op_class(op)
-        operands = [o for o in operands if o is not None]
-        attrs = {k: v for k, v in (attrs or {}).items() if v is not None}
-        if operands and all(o.const is not None for o in operands):
-            results = self.imp.fold(cls, [o.const for o in operands], attrs, result_types, num_results)
-            return [Val("", const=r) for r in results]
-        ssa = [self.imp.materialize(o) for o in operands]
-        new = cls.make(ssa, attrs, result_types=result_types, src=self.label, num_results=num_results)
-        self.imp.block.add_op(new)
-        return [Val("", ssa=r) for r in new.results]
+        return self.imp.emit(op, operands, attrs, result_types, num_results, src=self.label)
 
     def emit1(self, op: str, operands, attrs=None, result_types=None) -> Val:
         return self.emit(op, operands, attrs, result_types)[0]

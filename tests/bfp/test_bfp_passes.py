@@ -1,0 +1,178 @@
+"""Attention recognition, bfp-quantize-kv and bfp-rearrange on small models of four shapes:
+BERT (MiniLM's layer code), a RoPE decoder with grouped-query attention, a fused-QKV Gemm
+projection with a pre-scaled Q, and the ONNX Attention op."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorc
+import bfp_models
+from tensorc.diagnostics import PassError
+from tensorc.passes import bfp_rearrange
+from tensorc.passes.attention_match import capture, find_sites
+from tensorc.quant import parse_format, quantize, sqnr_db
+
+BUILDERS = {"bert": bfp_models.tiny_bert, "rope": bfp_models.tiny_rope, "fused": bfp_models.fused_gemm,
+            "attention": bfp_models.onnx_attention}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = BUILDERS[name](tmp_path_factory.mktemp(name))
+        return cache[name]
+
+    return get
+
+
+def _args(prog, inputs):
+    return [inputs[s.name] for s in prog.signature.inputs]
+
+
+def _scores(prog, inputs):
+    """fp32 Q·Kᵀ of every site, as the program computes it (tg.attention: from its Q and K)."""
+    sites = find_sites(prog.module, prog.weights)
+    wanted = {v for s in sites for v in (s.op.results[0], s.q_value, s.k_value)}
+    got = capture(prog.main, _args(prog, inputs), prog.weights, wanted)
+    out = []
+    for s in sites:
+        if s.op.name == "tg.attention":
+            q, k = got[s.q_value], got[s.k_value]
+            k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+            out.append(np.matmul(q, np.swapaxes(k, -1, -2)))
+        else:
+            out.append(got[s.op.results[0]])
+    return out, got[None]
+
+
+EXPECT = {  # sites, query heads, KV heads, head_dim, kv_of_q, rope
+    "bert": (2, 4, 4, 16, [0, 1, 2, 3], False),
+    "rope": (2, 4, 2, 32, [0, 0, 1, 1], True),
+    "fused": (1, 3, 3, 16, [0, 1, 2], False),
+    "attention": (1, 4, 2, 8, [0, 0, 1, 1], False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT))
+def test_recognition(model, name):
+    prog, _, _ = model(name)
+    n, hq, hk, d, kvq, rope = EXPECT[name]
+    sites = find_sites(prog.module, prog.weights)
+    assert len(sites) == n
+    for s in sites:
+        assert (s.num_q_heads, s.num_kv_heads, s.head_dim) == (hq, hk, d)
+        assert s.kv_of_q.tolist() == kvq
+        assert (s.rope is not None) == rope
+        assert s.v_op is not None
+        if name == "fused":  # one Gemm makes Q (columns 0..47) and K (48..95)
+            assert s.q.proj is s.k.proj and s.q.proj.matmul.name == "tg.gemm"
+            np.testing.assert_array_equal(s.k_cols, 48 + np.arange(48).reshape(3, 16))
+        else:
+            np.testing.assert_array_equal(s.q_cols, np.arange(hq * d).reshape(hq, d))
+            np.testing.assert_array_equal(s.k_cols, np.arange(hk * d).reshape(hk, d))
+        if rope:  # rotate-half: d pairs with d + D/2, the first half receives -x[partner]
+            np.testing.assert_array_equal(s.rope.partner, (np.arange(d) + d // 2) % d)
+            np.testing.assert_array_equal(s.rope.first, np.arange(d) < d // 2)
+            assert len(s.k.tables) == 2 and len(s.q.tables) == 2  # cos and sin
+    assert find_sites(prog.module, None)  # structure only: no weight values needed
+
+
+CASES = [("bert", "weight-norm", "block=4"), ("bert", "calibration", "block=8"),
+         ("rope", "weight-norm", "block=8"), ("rope", "weight-norm", "block=16"),
+         ("rope", "calibration", "block=8 rope=tables"), ("fused", "weight-norm", "block=4"),
+         ("fused", "calibration", "format=bfp16 block=8"), ("attention", "weight-norm", "block=2")]
+
+
+@pytest.mark.parametrize("name,score,opts", CASES)
+def test_rearrange_keeps_qk_and_outputs(model, name, score, opts):
+    prog, inputs, calib = model(name)
+    with bfp_rearrange.use_samples(calib):
+        new = tensorc.lower(prog, f"bfp-rearrange{{score={score} {opts}}}")
+    rows = bfp_rearrange.last_report()
+    assert rows and all(r.get("qk_rel_change", 0.0) <= 1e-5 for r in rows)
+    if score == "weight-norm":
+        assert all(r["action"] == "weight-norm" for r in rows), rows
+    before, out0 = _scores(prog, inputs)
+    after, out1 = _scores(new, inputs)
+    for a, b in zip(before, after):  # every layer
+        assert np.linalg.norm(b - a) <= 1e-5 * np.linalg.norm(a)
+    for a, b in zip(out0, out1):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+    ops = [o.name for o in new.module.walk()]
+    if "rope=tables" in opts or (name == "rope" and "block=16" in opts):
+        assert ops.count("tg.matmul") > [o.name for o in prog.module.walk()].count("tg.matmul")  # rotations
+
+
+def test_rope_pairs_layout_limits(model):
+    prog, _, _ = model("rope")
+    tensorc.lower(prog, "bfp-rearrange{block=16 rope=pairs}")
+    rows = bfp_rearrange.last_report()
+    assert all(r["action"] == "none" and "RoPE pair" in r["reason"] for r in rows)
+    tensorc.lower(prog, "bfp-rearrange{block=8}")
+    assert {r["layout"] for r in bfp_rearrange.last_report()} == {"pairs"}
+    tensorc.lower(prog, "bfp-rearrange{block=16}")
+    assert {r["layout"] for r in bfp_rearrange.last_report()} == {"tables"}
+
+
+@pytest.mark.parametrize("name,fmt", [("bert", "bfp12_8"), ("rope", "mxfp4"), ("attention", "bfp16_4")])
+def test_quantize_kv_quantizes_k_along_channels(model, name, fmt):
+    prog, inputs, _ = model(name)
+    f = parse_format(fmt)
+    new = tensorc.lower(prog, f"bfp-quantize-kv{{format={f.family} block={f.block} v=true}}")
+    quants = [o for o in new.module.walk() if o.name == "bfp.quantize"]
+    assert len(quants) == 2 * len(find_sites(prog.module))
+    wanted = {v for q in quants for v in (q.operands[0], q.results[0])}
+    got = capture(new.main, _args(new, inputs), new.weights, wanted)
+    for q in quants:
+        assert q.format.format_name == f.name
+        np.testing.assert_array_equal(got[q.results[0]], quantize(got[q.operands[0]], f, axis=q.axis))
+    # the channel axis: K [.., D, T] of a matmul or K [.., T, D] of tg.attention
+    D = EXPECT[name][3]
+    assert all(q.operands[0].type.get_shape()[q.axis] == D for q in quants)
+
+
+def test_block_equal_to_head_dim_changes_nothing(model):
+    prog, _, _ = model("bert")  # head_dim 16
+    new = tensorc.lower(prog, "bfp-rearrange{block=16}")
+    assert str(new.module) == str(prog.module)
+    assert all(r["reason"] == "block covers the whole head" for r in bfp_rearrange.last_report())
+    # and it is true of the numbers: a permutation inside one block commutes with quantization
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal((6, 32, 40)).astype(np.float32) * np.where(rng.random(32) < 0.1, 20, 1)[:, None]
+    q = rng.standard_normal((6, 40, 32)).astype(np.float32)
+    perm = rng.permutation(32)
+    for fmt in ("bfp12_32", "bfp16_32", "mxfp4", "mxint8"):
+        kq = quantize(k, fmt, axis=-2)
+        np.testing.assert_array_equal(quantize(k[:, perm], fmt, axis=-2), kq[:, perm])
+        exact = np.matmul(q.astype(np.float64), k.astype(np.float64))
+        a = sqnr_db(exact, np.matmul(q.astype(np.float64), kq.astype(np.float64)))
+        b = sqnr_db(exact, np.matmul(q[..., perm].astype(np.float64), kq[:, perm].astype(np.float64)))
+        assert abs(a - b) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["bert", "rope"])
+def test_calibration_never_lowers_logits_sqnr_on_its_samples(model, name, tmp_path):
+    prog, _, calib = model(name)
+    path = tmp_path / "calib.npz"
+    np.savez(path, **calib)
+    tensorc.lower(prog, f"bfp-rearrange{{score=calibration block=8 samples=\"{path}\"}}")
+    rows = bfp_rearrange.last_report()
+    assert rows and all(r["logits_sqnr_after"] >= r["logits_sqnr_before"] for r in rows)
+    assert any(r["action"] != "none" for r in rows)
+    tensorc.lower(prog, f"bfp-rearrange{{score=calibration block=8 samples=\"{path}\" min-gain=100.0}}")
+    assert all(r["action"] == "none" for r in bfp_rearrange.last_report())
+
+
+def test_option_errors(model):
+    prog, _, _ = model("bert")
+    for spec, msg in (("bfp-rearrange{score=magic}", "score must be one of"),
+                      ("bfp-rearrange{rope=sideways}", "rope must be"),
+                      ("bfp-quantize-kv{format=bfp13}", "unknown block format"),
+                      ("bfp-rearrange{score=calibration}", "needs sample inputs")):
+        with pytest.raises(PassError, match=msg):
+            tensorc.lower(prog, spec)
