@@ -311,7 +311,7 @@ def summarize(records: list[dict]) -> str:
         out.append("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             out.append(f"| {r['format']} | {r['block']} | {r['bits_per_elem']:.3f} | {r['rearrange']} | "
-                       f"{r['k_channel_sqnr_db']:.2f} | {r['logits_sqnr_db']:.2f} | {r['zeroed_frac']:.3f} | "
+                       f"{r['k_channel_sqnr_db']:.3f} | {r['logits_sqnr_db']:.3f} | {r['zeroed_frac']:.3f} | "
                        f"{r['cosine']:.5f} ({r['cosine_min']:.5f}) | {r['heads_permuted']}/{r['heads_total']} |")
         dqk = max(r["qk_rel_change"] for r in rows)
         out.append(f"\nLargest relative change of fp32 Q·Kᵀ over all layers and settings: {dqk:.1e}.")
