@@ -289,6 +289,17 @@ class Tracer:
         st = self.st
         if st.is_static(v):
             raise NotAttention("static value")
+        op = v.owner
+        if (isinstance(op, TGOp) and _short(op) == "matmul" and not st.is_static(op.operands[0])
+                and st.is_static(op.operands[1])):
+            # x @ M with M a static signed permutation (a rotation rewritten by bfp-rearrange): labels
+            # move; if x does not trace to a projection, this matmul is itself one (below)
+            try:
+                moved = self._signed_permutation(op)
+            except NotAttention:
+                moved = None
+            if moved is not None:
+                return moved
         proj = match_projection(v, st)
         if proj is not None:
             shape = dtypes.shape_of(v.type)
@@ -356,6 +367,25 @@ class Tracer:
                 return self._rotation(op, a, b, la, lb)
             raise NotAttention(f"{op.name} with {len(dyn)} dynamic operands")
         raise NotAttention(f"{op.name} is not understood")
+
+    def _signed_permutation(self, op: Operation) -> Labels | None:
+        """Labels through x @ M where every column of M holds exactly one +-1 (else None)."""
+        M = self.st.value(op.operands[1])
+        if M is None or M.ndim < 2 or dtypes.shape_of(op.operands[0].type)[-1:] != M.shape[-2:-1]:
+            return None
+        nz = M != 0
+        if not (np.isin(M, (-1.0, 0.0, 1.0)).all() and (nz.sum(axis=-2) == 1).all()):
+            return None
+        src = self.labels(op.operands[0])
+        idx = np.argmax(nz, axis=-2)  # [*lead_m, D]: source position of every output position
+        sign = np.take_along_axis(M, idx[..., None, :], axis=-2)[..., 0, :].astype(np.int64)
+        out_shape = dtypes.shape_of(op.results[0].type)
+        lead = out_shape[:-2]
+        x = np.broadcast_to(src.labels, lead + src.labels.shape[-2:])
+        j = np.broadcast_to(idx[..., None, :], lead + (1, idx.shape[-1]))
+        j = np.broadcast_to(j, lead + (x.shape[-2], idx.shape[-1]))
+        lab = np.take_along_axis(x, j, axis=-1) * np.broadcast_to(sign[..., None, :], j.shape)
+        return Labels(src.proj, np.ascontiguousarray(lab), list(src.tables), dict(src.pairs), list(src.rotations))
 
     @staticmethod
     def _merge(proj: Projection, lab: np.ndarray, parts: Iterable[Labels]) -> Labels:

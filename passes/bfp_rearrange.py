@@ -1,7 +1,7 @@
 """bfp-rearrange: permute K's channels per layer and head so that similar magnitudes share BFP blocks.
 
     -p 'bfp-rearrange{score=weight-norm block=16}'
-    -p 'bfp-rearrange{score=calibration format=bfp12 block=16 samples=calib.npz}'
+    -p 'bfp-rearrange{score=calibration format=bfp12 block=16 samples="calib.npz"}'
 
 Outlier channels of K set the shared exponent of every block they sit in and
 flush their neighbours to zero. For every attention site (attention_match) and
@@ -13,21 +13,30 @@ positions and applies it at compile time to
   (grouped-query attention),
 
 so that Q·Kᵀ = Σ_d q_d k_d is unchanged while the K cache holds the channels in
-the new order. V and W_o are untouched. RoPE-aware: when the head rotates
-channel pairs, π moves whole pairs (both members alike, roles kept: pairs are
-ranked by their joint magnitude, which the rotation preserves) and every
-static table multiplied into the rotated path (cos/sin) is permuted the same
-way, per head — so the rotation still sees each pair with its own frequency.
+the new order. V and W_o are untouched.
+
+RoPE (`rope=auto|pairs|tables`): a rotary embedding mixes channel pairs, so π
+must respect them. `pairs` moves whole pairs into other pair slots (both
+members alike, roles kept; pairs ranked by their joint magnitude, which the
+rotation preserves) — with rotate-half a block then holds one member of
+`block` pairs, so this only regroups when block < head_dim/2. `tables` puts
+the two members of a pair side by side anywhere and rewrites the rotation
+itself as a per-head signed permutation (`rotate_half(x)` -> `x @ M_h`,
+i.e. π R πᵀ). In both, every static table multiplied into the rotated path
+(cos/sin) is permuted per head, so each pair keeps its own frequency. `auto`
+uses pairs when they can regroup, tables otherwise.
 
 Scores:
 
 * ``weight-norm`` (the paper's K-sort): a channel's score is the L2 norm of its
   row of W_k (with its bias as one more entry); channels are sorted by it,
   largest first. Needs no data.
-* ``calibration``: sample inputs (``samples=FILE.npz`` with one array per model
-  input, or `use_samples({...})` from Python) are run through the fp32 model.
-  Candidates are the sort by RMS of k over the samples and the weight-norm
-  sort; for each KV head the pass keeps the candidate that raises the SQNR of
+* ``calibration``: sample inputs (``samples="FILE.npz"`` with one array per
+  model input, or `use_samples({...})` from Python) are run through the fp32
+  model. Candidates: the weight-norm sort, the sort by RMS of k over the
+  samples, and "isolate" (outliers first, their block topped up with the
+  channels that matter least to the logits, E[q^2]E[k^2], then the rest by
+  RMS). For each KV head the pass keeps the candidate that raises the SQNR of
   the logits Q·K̂ᵀ (K quantized to `format`/`block`) the most, and no
   permutation where none raises it by at least `min-gain` dB. On the
   calibration samples it is therefore never worse than no permutation.
@@ -37,9 +46,10 @@ inside the block changes nothing: the pass leaves such sites alone.
 
 After rewriting a site the pass recomputes Q·Kᵀ of that site (before any
 quantization) from the projections' inputs — the calibration activations, or
-random normal ones — and compares it with the original: a relative change
-(Frobenius) above `tol` (1e-5) undoes the rewrite of that site and is reported.
-`report=true` prints the per-head report to stderr; `last_report()` returns it.
+seeded random normal ones — and compares it with the original: a relative
+change (Frobenius) above `tol` (1e-5) undoes the rewrite of that site and is
+reported. `report=true` prints the per-head report to stderr; `last_report()`
+returns it.
 """
 
 from __future__ import annotations
@@ -566,6 +576,8 @@ def _print_report(rows: list[dict]) -> None:
     for r in rows:
         head = f"site {r['site']} '{r['name']}'" + (f" kv-head {r['kv_head']}" if r.get("kv_head") is not None else "")
         text = f"bfp-rearrange: {head}: {r['action']}"
+        if r.get("layout") in ("pairs", "tables"):
+            text += f" (RoPE {r['layout']})"
         if "logits_sqnr_before" in r:
             text += f", logits SQNR {r['logits_sqnr_before']:.2f} -> {r['logits_sqnr_after']:.2f} dB"
         if "k_channel_sqnr_before" in r:

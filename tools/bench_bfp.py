@@ -249,8 +249,14 @@ def bench_model(model: Model, log, llvm: bool = False) -> list[dict]:
                 with bfp_rearrange.use_samples(model.calib_inputs):
                     prog = tensorc.lower(model.prog, f"bfp-rearrange{{score=calibration {spec}}}")
                 cap = capture_sites(prog, model.eval_inputs, model.output)
+            if len(cap.sites) != len(base_cap.sites):
+                raise RuntimeError(f"{model.name} {mode}: {len(cap.sites)} attention sites after rearranging, "
+                                   f"{len(base_cap.sites)} before")
             m = k_metrics(model, cap, fmt)
             q = tensorc.lower(prog, f"bfp-quantize-kv{{{spec}}}")
+            nq = sum(1 for o in q.module.walk() if o.name == "bfp.quantize")
+            if nq != len(base_cap.sites):
+                raise RuntimeError(f"{model.name} {mode}: {nq} K caches quantized, {len(base_cap.sites)} expected")
             out = run(q, model.eval_inputs, model.output)
             cmean, cmin = cosine_of(model, out, ref)
             permuted = _count_permuted(prog, model.prog)

@@ -28,6 +28,10 @@ class NativeModule:
         self._arena = np.zeros(arena_size + 64, dtype=np.uint8)
         self._args = (ctypes.c_void_p * n_args)()
         self._n_args = n_args
+        # the weights and the arena never move: their slots are filled once
+        base = self._arena.ctypes.data
+        self._args[n_args - 1] = base + (-base % 64)
+        self._args[n_args - 2] = self._blob.ctypes.data
 
     def __del__(self):
         if getattr(self, "_pool_shutdown", None) is not None:
@@ -39,9 +43,6 @@ class NativeModule:
         args = self._args
         for i, b in enumerate(buffers):
             args[i] = b.ctypes.data
-        args[len(buffers)] = self._blob.ctypes.data
-        base = self._arena.ctypes.data
-        args[len(buffers) + 1] = base + (-base % 64)
         self._entry(args)
 
 

@@ -28,6 +28,10 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
+from tensorc.dialects import cpu
+
+from .vector_builder import vector_cmp
+
 LOG2E = 1.44269504088896341
 LN2_HI = 0.693359375
 LN2_LO = -2.12194440e-4
@@ -135,8 +139,9 @@ def expand_erf(e: _Emitter, x: SSAValue) -> SSAValue:
     small = e.fma(ax, e.c(ERF_A0), e.mul(e.mul(ax, t), e.horner(t, ERF_A)))
     xb = e.op(arith.MinimumfOp(ax, e.c(ERF_HI)))
     large = e.op(arith.SubfOp(e.c(1.0), expand_exp(e, e.horner(xb, ERF_B))))
-    lt = e.op(arith.CmpfOp(ax, e.c(ERF_SPLIT), "olt"))
-    return e.op(math.CopySignOp(e.op(arith.SelectOp(lt, small, large)), x))
+    lt = e.op(vector_cmp(arith.CmpfOp(ax, e.c(ERF_SPLIT), "olt")))
+    sel = cpu.VSelectOp(lt, small, large) if isinstance(e.t, B.VectorType) else arith.SelectOp(lt, small, large)
+    return e.op(math.CopySignOp(e.op(sel), x))
 
 
 _EXPANSIONS = {math.ExpOp: expand_exp, math.TanhOp: expand_tanh, math.ErfOp: expand_erf}

@@ -35,7 +35,7 @@ from typing import Any
 from xdsl.dialects import arith, builtin as B, math
 from xdsl.ir import Attribute, SSAValue
 
-from tensorc.dialects.cpu import RemFOp, ViewOp
+from tensorc.dialects.cpu import ErfcOp, RemFOp, ViewOp
 
 from .kernel_builder import KernelBuilder
 
@@ -560,14 +560,15 @@ def float_unary(kb: KernelBuilder, name: str, x: SSAValue, attrs: dict, t: Attri
         return op(arith.DivfOp(x, op(arith.AddfOp(c(1.0), op(math.AbsFOp(x))))))
     if name == "mish":
         return op(arith.MulfOp(x, op(math.TanhOp(_softplus(kb, x, t)))))
-    if name == "gelu":
-        half_x = op(arith.MulfOp(c(0.5), x))
-        if attrs.get("approximate") == "tanh":
+    if name == "gelu":  # without the cancellation of 1 + tanh/erf for negative x
+        if attrs.get("approximate") == "tanh":  # 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u))
             x3 = op(arith.MulfOp(x, op(arith.MulfOp(x, x))))
             inner = op(arith.MulfOp(c(pymath.sqrt(2 / pymath.pi)), op(arith.AddfOp(x, op(arith.MulfOp(c(0.044715), x3))))))
-            return op(arith.MulfOp(half_x, op(arith.AddfOp(c(1.0), op(math.TanhOp(inner))))))
-        e = op(math.ErfOp(op(arith.DivfOp(x, c(pymath.sqrt(2.0))))))
-        return op(arith.MulfOp(half_x, op(arith.AddfOp(c(1.0), e))))
+            e = op(math.ExpOp(op(arith.MulfOp(c(-2.0), inner))))
+            return op(arith.DivfOp(x, op(arith.AddfOp(c(1.0), e))))
+        # 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2)
+        ec = op(ErfcOp(op(arith.DivfOp(x, c(-pymath.sqrt(2.0))))))
+        return op(arith.MulfOp(op(arith.MulfOp(c(0.5), x)), ec))
     if name == "clip":  # x < lo → lo, then x > hi → hi (hi wins when lo > hi; NaN stays)
         if attrs.get("min") is not None:
             lo = c(attrs["min"])

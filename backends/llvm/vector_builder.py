@@ -43,6 +43,15 @@ class VectorKernelBuilder(KernelBuilder):
         self._outlined = 0
         self._vector_mode: B.VectorType | None = None
 
+    def op(self, op):
+        """As KernelBuilder.op; an arith.select on a vector condition (xDSL's arith.select takes
+        an i1 only) becomes `cpu.vselect`, so scalar semantics (`scalar.py`) work on vectors."""
+        if isinstance(op, arith.SelectOp) and isinstance(op.cond.type, B.VectorType):
+            op = cpu.VSelectOp(op.cond, op.lhs, op.rhs)
+        elif isinstance(op, (arith.CmpfOp, arith.CmpiOp)):
+            op = vector_cmp(op)
+        return super().op(op)
+
     # ---- types and constants -------------------------------------------------------------
     @staticmethod
     def vt(elem: Attribute, n: int | None = None) -> B.VectorType:
@@ -110,13 +119,13 @@ class VectorKernelBuilder(KernelBuilder):
         """Horizontal sum of a vector (a shuffle tree)."""
         return self.op(vector.ReductionOp.create(
             operands=[v], result_types=[v.type.element_type],
-            properties={"kind": vector.CombiningKindAttr([vector.CombiningKindFlag.ADD]),
+            properties={"kind": vector.CombiningKindAttr(vector.CombiningKindFlag.ADD),
                         "fastmath": arith.FastMathFlagsAttr("none")}))
 
     def hmax(self, v: SSAValue) -> SSAValue:
         return self.op(vector.ReductionOp.create(
             operands=[v], result_types=[v.type.element_type],
-            properties={"kind": vector.CombiningKindAttr([vector.CombiningKindFlag.MAXNUMF]),
+            properties={"kind": vector.CombiningKindAttr(vector.CombiningKindFlag.MAXIMUMF),
                         "fastmath": arith.FastMathFlagsAttr("none")}))
 
     # ---- index helpers ---------------------------------------------------------------------
@@ -189,3 +198,13 @@ class VectorKernelBuilder(KernelBuilder):
         fn.sym_visibility = B.StringAttr("private")
         self.sink(fn)
         self.op(cpu.ParallelCallOp(name, list(bufs), n))
+
+
+def vector_cmp(op):
+    """arith.cmpf/cmpi on vectors → `cpu.vfcmp`/`cpu.vicmp` (xDSL's arith compares yield i1 only)."""
+    t = op.lhs.type
+    if not isinstance(t, B.VectorType):
+        return op
+    if isinstance(op, arith.CmpfOp):
+        return cpu.VFCmpOp(op.lhs, op.rhs, arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data])
+    return cpu.VICmpOp(op.lhs, op.rhs, arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data])

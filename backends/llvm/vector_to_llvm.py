@@ -62,7 +62,7 @@ def _elem_bytes(t: Attribute) -> int:
 
 _VECTOR_OPS = (vector.LoadOp, vector.StoreOp, vector.MaskedLoadOp, vector.MaskedStoreOp, vector.BroadcastOp,
                vector.FMAOp, vector.ShuffleOp, vector.ExtractOp, vector.ReductionOp, cpu.LaneMaskOp,
-               cpu.ParallelCallOp)
+               cpu.ParallelCallOp, cpu.VSelectOp, cpu.VFCmpOp, cpu.VICmpOp)
 
 
 def handles(op: Operation) -> bool:
@@ -120,6 +120,10 @@ def translate(tr, op: Operation) -> None:  # noqa: C901
         tr.vmap[op.result] = emit(llvm.BitcastOp(bits, op.result.type))
     elif isinstance(op, cpu.ParallelCallOp):
         _parallel_call(tr, op)
+    elif isinstance(op, cpu.VSelectOp):  # loop-level vector select/compares: same ops at the llvm level
+        tr.vmap[op.result] = emit(cpu.VSelectOp(v(op.cond), v(op.lhs), v(op.rhs)))
+    elif isinstance(op, (cpu.VFCmpOp, cpu.VICmpOp)):
+        tr.vmap[op.result] = emit(type(op)(v(op.lhs), v(op.rhs), op.predicate.data))
     elif type(op) in _FLOAT_INTRINSIC or type(op) in _INT_INTRINSIC:
         rt = op.results[0].type
         name = (_FLOAT_INTRINSIC.get(type(op)) or _INT_INTRINSIC[type(op)])

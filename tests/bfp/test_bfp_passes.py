@@ -115,8 +115,12 @@ def test_rope_pairs_layout_limits(model):
     assert all(r["action"] == "none" and "RoPE pair" in r["reason"] for r in rows)
     tensorc.lower(prog, "bfp-rearrange{block=8}")
     assert {r["layout"] for r in bfp_rearrange.last_report()} == {"pairs"}
-    tensorc.lower(prog, "bfp-rearrange{block=16}")
+    once = tensorc.lower(prog, "bfp-rearrange{block=16}")
     assert {r["layout"] for r in bfp_rearrange.last_report()} == {"tables"}
+    # the rewritten rotation (x @ M) is still recognized; sorting again changes nothing
+    assert len(find_sites(once.module, once.weights)) == 2
+    tensorc.lower(once, "bfp-rearrange{block=16}")
+    assert all(r["perm"] == list(range(32)) for r in bfp_rearrange.last_report())
 
 
 @pytest.mark.parametrize("name,fmt", [("bert", "bfp12_8"), ("rope", "mxfp4"), ("attention", "bfp16_4")])
@@ -176,3 +180,29 @@ def test_option_errors(model):
                       ("bfp-rearrange{score=calibration}", "needs sample inputs")):
         with pytest.raises(PassError, match=msg):
             tensorc.lower(prog, spec)
+
+
+def test_torch_frontend_graphs():
+    """The same recognition and rewrite on a graph from tensorc.import_torch (Gemm with transB,
+    2-D reshapes around the projections)."""
+    torch = pytest.importorskip("torch")
+    try:
+        from tensorc.frontends.torch import import_torch
+    except ImportError as e:  # the frontend is optional here
+        pytest.skip(f"torch frontend unavailable: {e}")
+    from tensorc.tools.models.rope_decoder import Config, rope_decoder, sample_ids
+
+    cfg = Config(vocab=64, dim=128, heads=4, kv_heads=2, layers=2, ffn=128, max_len=32, outlier_pairs=2)
+    ids = sample_ids(1, 16, vocab=64)
+    with torch.no_grad():
+        prog = tensorc.lower(import_torch(rope_decoder(cfg), (ids,)), "cleanup")
+    inputs = {prog.signature.inputs[0].name: ids.numpy()}
+    sites = find_sites(prog.module, prog.weights)
+    assert [(s.num_q_heads, s.num_kv_heads, s.head_dim, s.rope is not None) for s in sites] == [(4, 2, 32, True)] * 2
+    for block in (8, 16):  # pairs, then tables
+        new = tensorc.lower(prog, f"bfp-rearrange{{block={block}}}")
+        assert all(r["action"] == "weight-norm" for r in bfp_rearrange.last_report())
+        (before, out0), (after, out1) = _scores(prog, inputs), _scores(new, inputs)
+        for a, b in zip(before, after):
+            assert np.linalg.norm(b - a) <= 1e-5 * np.linalg.norm(a)
+        np.testing.assert_allclose(out1[0], out0[0], rtol=1e-4, atol=1e-4 * np.abs(out0[0]).max())

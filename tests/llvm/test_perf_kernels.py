@@ -155,6 +155,16 @@ def test_matmul_bias_gelu_erf_is_one_kernel():
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("act,attrs", [("Relu", {}), ("LeakyRelu", {"alpha": 0.1}), ("Elu", {"alpha": 0.7}),
+                                       ("Sigmoid", {}), ("Tanh", {}), ("HardSigmoid", {}), ("Selu", {}),
+                                       ("Softsign", {}), ("HardSwish", {}), ("ThresholdedRelu", {"alpha": 0.3})])
+def test_gemm_activation_epilogues(act, attrs):
+    model = _model([helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1), helper.make_node(act, ["h"], ["y"], **attrs)],
+                   [("x", [5, 24])], [("y", [5, 19])], [("w", _randn(19, 24, scale=0.3)), ("b", _randn(19))])
+    _check(model, {"x": _randn(5, 24)}, threads=(1,))
+    assert len([o for o in _kernel_ops(model) if o == "func.call"]) == 1
+
+
 def test_attention_scores_scale_mask_epilogue():
     model = _model([helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Div", ["s", "scale"], ["d"]),
                     helper.make_node("Add", ["d", "mask"], ["y"])],

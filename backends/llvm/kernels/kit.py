@@ -264,3 +264,43 @@ def greater(kb, a, b, t, strict=True):
 
 def less(kb, a, b, t, strict=True):
     return greater(kb, b, a, t, strict)
+
+
+def ceildiv(kb, a, d: int):
+    """ceil(a / d) of an index by a positive constant (a may be negative)."""
+    return a if d == 1 else divs(kb, kb.add(a, d - 1), d)
+
+
+def fold_ranges(kb: KernelBuilder, ranges, inits, body) -> list[SSAValue]:
+    """Like `kb.fold` over a nest of [lo, hi) ranges (SSA or int bounds; empty when hi <= lo).
+    With no `inits`, a plain loop nest: `body(ivs, [])` returns nothing to carry."""
+    if not inits:
+        cms, ivs = [], []
+        for lo, hi in ranges:
+            cm = kb.loop(lo, hi)
+            ivs.append(cm.__enter__())
+            cms.append(cm)
+        body(ivs, [])
+        for cm in reversed(cms):
+            cm.__exit__(None, None, None)
+        return []
+    accs, cms, ivs = list(inits), [], []
+    for lo, hi in ranges:
+        cm = kb.loop(lo, hi, iter_args=accs)
+        iv, *accs = cm.__enter__()
+        cms.append(cm)
+        ivs.append(iv)
+    new = list(body(ivs, accs))
+    for cm in reversed(cms):
+        kb.yield_(*new)
+        cm.__exit__(None, None, None)
+        new = list(kb.last_loop.results)
+    return new
+
+
+def reshape_view(kb: KernelBuilder, buf: SSAValue, dims: Sequence[int]) -> SSAValue:
+    """A zero-copy view of `buf` with another (row-major) shape of the same element count."""
+    from tensorc.dialects.cpu import ViewOp
+
+    vt = B.MemRefType(buf.type.element_type, [int(d) for d in dims])
+    return kb._entry_const(("reshape", buf, tuple(dims)), lambda: ViewOp(buf, 0, vt))

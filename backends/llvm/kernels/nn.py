@@ -11,8 +11,9 @@ from xdsl.dialects import arith, builtin as B, math
 from ..kernel_builder import KernelBuilder
 from . import UnsupportedKernel, kernel
 from .kit import (
-    and_, cmpf, cmpi, compute_type, const_of, divu, etype, fc, greater, in_range, index_to_i64, is_float,
-    load_c, load_elem, or_, prod, remu, sel, shape, store_c, store_elem, sub, to_compute, zero,
+    and_, ceildiv, cmpf, cmpi, compute_type, const_of, divu, etype, fc, fold_ranges, greater, in_range,
+    index_to_i64, is_float, linearize, load_c, load_elem, not_, or_, prod, remu, reshape_view, scratch, sel, shape,
+    store_c, store_elem, sub, to_compute, zero,
 )
 
 
@@ -152,57 +153,91 @@ def _window_index(kb, o_iv, k_iv, stride, dil, pad):
 
 # ---- pooling ----------------------------------------------------------------------------
 class _Window:
-    """Geometry of a pooling window over x[N, C, *spatial]: per tap, the clamped input index
-    and whether it is inside the input (and inside the explicitly padded input)."""
+    """Geometry of a pooling window over x[N, C, *spatial]. Output positions are split per axis
+    into a border-low, an interior and a border-high range (static): in the interior of an axis
+    every tap is inside the input, so its index needs no check; the tap loops have static
+    bounds (LLVM unrolls them)."""
 
-    def __init__(self, kb, op, xs):
-        self.kb, self.xs = kb, xs
+    def __init__(self, kb, op, xs, ys):
+        self.kb, self.xs, self.ys = kb, xs, ys
         r = self.r = len(xs) - 2
         self.k = op.attr("kernel_shape")
         self.strides = op.attr("strides") or [1] * r
         self.dil = op.attr("dilations") or [1] * r
         self.pads = op.attr("pads") or [0] * (2 * r)
 
-    def tap(self, osp, kivs):
-        kb, r = self.kb, self.r
-        sp = [_window_index(kb, osp[i], kivs[i], self.strides[i], self.dil[i], self.pads[i]) for i in range(r)]
+    def segments(self, i):
+        n_in, n_out, s, d, k, pb = self.xs[2 + i], self.ys[2 + i], self.strides[i], self.dil[i], self.k[i], self.pads[i]
+        lo = min(-(-pb // s), n_out)
+        hi = max(lo, min(n_out, (n_in - 1 + pb - (k - 1) * d) // s + 1)) if n_in - 1 + pb - (k - 1) * d >= 0 else lo
+        return [(a, b, chk) for a, b, chk in ((0, lo, True), (lo, hi, False), (hi, n_out, True)) if b > a]
+
+    def loops(self, emit):
+        """emit(n, c, osp, checked) for every output position, `checked[i]` False where axis i is
+        interior."""
+        import itertools
+
+        kb = self.kb
+        segs = [self.segments(i) for i in range(self.r)] if self.r <= 3 else \
+            [[(0, self.ys[2 + i], True)] for i in range(self.r)]
+        with kb.loops(self.ys[:2]) as (n, c):
+            for combo in itertools.product(*segs):
+                cms, osp = [], []
+                for lo, hi, _ in combo:
+                    cm = kb.loop(lo, hi)
+                    osp.append(cm.__enter__())
+                    cms.append(cm)
+                emit(n, c, osp, [chk for _, _, chk in combo])
+                for cm in reversed(cms):
+                    cm.__exit__(None, None, None)
+
+    def tap(self, osp, kivs, checked):
+        """(input indices, clamped indices, valid or None) of one tap."""
+        kb = self.kb
+        sp = [_window_index(kb, osp[i], kivs[i], self.strides[i], self.dil[i], self.pads[i]) for i in range(self.r)]
         valid, clamped = None, []
-        for i in range(r):
+        for i in range(self.r):
+            if not checked[i]:
+                clamped.append(sp[i])
+                continue
             d = self.xs[2 + i]
             ok = in_range(kb, sp[i], 0, d)
             valid = ok if valid is None else and_(kb, valid, ok)
             clamped.append(kb.op(arith.MinSIOp(kb.op(arith.MaxSIOp(sp[i], kb.idx(0))), kb.idx(d - 1))))
         return sp, clamped, valid
 
-    def in_padded(self, sp):
+    def in_padded(self, sp, checked):
         kb, r, m = self.kb, self.r, None
         for i in range(r):
-            ok = in_range(kb, sp[i], -self.pads[i], self.xs[2 + i] + self.pads[r + i])
-            m = ok if m is None else and_(kb, m, ok)
+            if checked[i]:
+                ok = in_range(kb, sp[i], -self.pads[i], self.xs[2 + i] + self.pads[r + i])
+                m = ok if m is None else and_(kb, m, ok)
         return m
 
 
 @kernel("max_pool")
 def max_pool(kb: KernelBuilder, ins, outs, op) -> None:
-    """The first maximum of the valid taps (NaN-free semantics of the reference: a later
-    tap wins only if strictly greater); optional flat argmax indices (storage_order)."""
+    """The first valid tap, replaced by every later valid tap strictly greater (as the reference:
+    a leading NaN stays, later NaNs are skipped); optional flat argmax indices (storage_order)."""
     x = ins[0]
     xs, ys = shape(x), shape(outs[0])
     t = etype(op.inputs[0])
-    win = _Window(kb, op, xs)
+    win = _Window(kb, op, xs, ys)
     r = win.r
     want_idx = len(outs) > 1
     col_major = op.attr("storage_order") == 1
     isp = xs[2:]
-    with kb.loops(ys) as ivs:
-        n, c, osp = ivs[0], ivs[1], ivs[2:]
+    no = kb.const(0, B.i1)
 
+    def emit(n, c, osp, checked):
         def body(kivs, accs):
             best, have = accs[0], accs[1]
-            _, cl, valid = win.tap(osp, kivs)
+            _, cl, valid = win.tap(osp, kivs, checked)
             v = load_elem(kb, x, [n, c] + cl, t)
-            take = and_(kb, valid, or_(kb, kb.op(arith.XOrIOp(have, kb.const(-1, B.i1))), greater(kb, v, best, t)))
-            res = [sel(kb, take, v, best), or_(kb, have, valid)]
+            take = or_(kb, not_(kb, have), greater(kb, v, best, t))
+            if valid is not None:
+                take = and_(kb, valid, take)
+            res = [sel(kb, take, v, best), or_(kb, have, valid) if valid is not None else kb.const(-1, B.i1)]
             if want_idx:
                 dims = list(range(r))
                 if col_major:
@@ -213,14 +248,17 @@ def max_pool(kb: KernelBuilder, ins, outs, op) -> None:
                 res.append(sel(kb, take, flat, accs[2]))
             return res
 
-        init = [zero(kb, t), kb.const(0, B.i1)] + ([kb.idx(-1)] if want_idx else [])
+        init = [zero(kb, t), no] + ([kb.idx(-1)] if want_idx else [])
         res = kb.fold(win.k, init, body)
-        store_elem(kb, res[0], outs[0], ivs, t)
+        oidx = [n, c] + list(osp)
+        store_elem(kb, res[0], outs[0], oidx, t)
         if want_idx:
             base = kb.mul(kb.add(kb.mul(n, xs[1]), c), prod(isp))
             arg = res[2]
             flat = sel(kb, cmpi(kb, arg, kb.idx(0), "sge"), kb.add(arg, base), kb.idx(-1))
-            kb.store(index_to_i64(kb, flat), outs[1], ivs)
+            kb.store(index_to_i64(kb, flat), outs[1], oidx)
+
+    win.loops(emit)
 
 
 @kernel("average_pool", "lp_pool")
@@ -230,26 +268,29 @@ def average_pool(kb: KernelBuilder, ins, outs, op) -> None:
     t = etype(op.inputs[0])
     _float_only(op, t)
     ct = compute_type(t)
-    win = _Window(kb, op, xs)
+    win = _Window(kb, op, xs, ys)
     is_lp = op.name == "tg.lp_pool"
     p = float(op.attr("p")) if is_lp else 1.0
     count_pad = (not is_lp) and op.attr("count_include_pad")
-    z = fc(kb, 0.0, ct)
-    one = fc(kb, 1.0, ct)
-    with kb.loops(ys) as ivs:
-        n, c, osp = ivs[0], ivs[1], ivs[2:]
+    z, one = fc(kb, 0.0, ct), fc(kb, 1.0, ct)
 
+    def emit(n, c, osp, checked):
         def body(kivs, accs):
-            sp, cl, valid = win.tap(osp, kivs)
-            v = sel(kb, valid, load_c(kb, x, [n, c] + cl, t), z)
+            sp, cl, valid = win.tap(osp, kivs, checked)
+            v = load_c(kb, x, [n, c] + cl, t)
+            if valid is not None:
+                v = sel(kb, valid, v, z)
             if is_lp:
                 return [kb.op(arith.AddfOp(accs[0], _lp_term(kb, v, p)))]
-            counted = win.in_padded(sp) if count_pad else valid
-            return [kb.op(arith.AddfOp(accs[0], v)), kb.op(arith.AddfOp(accs[1], sel(kb, counted, one, z)))]
+            counted = win.in_padded(sp, checked) if count_pad else valid
+            inc = one if counted is None else sel(kb, counted, one, z)
+            return [kb.op(arith.AddfOp(accs[0], v)), kb.op(arith.AddfOp(accs[1], inc))]
 
         res = kb.fold(win.k, [z] if is_lp else [z, z], body)
         out = _lp_root(kb, res[0], p) if is_lp else kb.op(arith.DivfOp(res[0], res[1]))
-        store_c(kb, out, outs[0], ivs, t)
+        store_c(kb, out, outs[0], [n, c] + list(osp), t)
+
+    win.loops(emit)
 
 
 def _lp_term(kb, v, p):
@@ -306,21 +347,90 @@ def global_pool(kb: KernelBuilder, ins, outs, op) -> None:
 
 
 # ---- transposed convolution ------------------------------------------------------------------
+def _convt_attrs(op, xs, ws):
+    r = len(xs) - 2
+    return (r, op.attr("strides") or [1] * r, op.attr("dilations") or [1] * r, op.attr("pads") or [0] * (2 * r),
+            op.attr("group"))
+
+
 @kernel("conv_transpose")
 def conv_transpose(kb: KernelBuilder, ins, outs, op) -> None:
-    """y[n, m, o] = b[m] + sum_{c in group, k} x[n, c, i] w[c, m % Mg, k] over the taps with
-    o = i*s + k*d - pad_begin (gathered per output: no scatter, no zero-fill)."""
+    """GEMM + col2im, per batch item, output channel m and chunk of input rows:
+    cols[k, p] = sum_{c in m's group} w[c, m % Mg, k] * x[n, c, p] (the innermost loop runs over
+    contiguous input positions p: vector FMAs), then y[n, m, i*s + k*d - pad_begin] += cols[k, i]
+    over the input positions i whose output lands inside y (a range per axis, computed from k:
+    no bounds checks). y starts as the bias. The chunk of `cols` lives on the stack (<= 64 KiB).
+    f16/bf16 (or mixed) types use the per-output gather form (accumulation in f32 registers)."""
     x, w = ins[0], ins[1]
     xs, ws, ys = shape(x), shape(w), shape(outs[0])
     t = etype(op.inputs[0])
     _float_only(op, t)
     types = [etype(v) for v in op.inputs]
+    if not all(isinstance(u, (B.Float32Type, B.Float64Type)) for u in types) or len(set(types)) > 1:
+        return _conv_transpose_gather(kb, ins, outs, op)
+    r, strides, dil, pads, g = _convt_attrs(op, xs, ws)
+    y = outs[0]
+    cg, mg = xs[1] // g, ws[1]
+    isp, osp, ksp = xs[2:], ys[2:], ws[2:]
+    kk, inner = prod(ksp), prod(isp[1:])
+    rows = max(1, min(isp[0], 16384 // max(1, kk * inner)))
+    cols = scratch(kb, t, [kk, rows * inner])
+    xf = reshape_view(kb, x, [xs[0], xs[1], prod(isp)])
+    wf = reshape_view(kb, w, [ws[0], ws[1], kk])
+    zero_ = fc(kb, 0.0, t)
+    with kb.loops(ys[:2]) as (n, m):
+        b = kb.load(ins[2], [m]) if len(ins) > 2 else zero_
+        with kb.loops(osp) as o:
+            kb.store(b, y, [n, m] + list(o))
+        c0 = kb.mul(divu(kb, m, mg), cg)
+        ml = remu(kb, m, mg)
+        with kb.loop(0, isp[0], rows) as r0:
+            nrows = kb.op(arith.MinSIOp(kb.idx(rows), sub(kb, kb.idx(isp[0]), r0)))
+            nq = kb.mul(nrows, inner)
+            q0 = kb.mul(r0, inner)
+            with kb.loop(0, kk) as kf:
+                with kb.loop(0, nq) as q:
+                    kb.store(zero_, cols, [kf, q])
+            with kb.loops([cg, kk]) as (cl, kf):
+                c = kb.add(c0, cl)
+                wv = kb.load(wf, [c, ml, kf])
+                with kb.loop(0, nq) as q:
+                    xv = kb.load(xf, [n, c, kb.add(q0, q)])
+                    kb.store(kb.op(arith.AddfOp(kb.load(cols, [kf, q]), kb.op(arith.MulfOp(wv, xv)))), cols, [kf, q])
+            # col2im
+            with kb.loops(ksp) as ks:
+                kf = None
+                for i in range(r):
+                    kf = ks[i] if kf is None else kb.add(kb.mul(kf, ksp[i]), ks[i])
+                offs, ranges = [], []
+                for i in range(r):
+                    off = sub(kb, kb.mul(ks[i], dil[i]), pads[i])  # o = i*s + off
+                    lo = kb.op(arith.MaxSIOp(ceildiv(kb, sub(kb, kb.idx(0), off), strides[i]), kb.idx(0)))
+                    hi = kb.op(arith.MinSIOp(ceildiv(kb, sub(kb, kb.idx(osp[i]), off), strides[i]), kb.idx(isp[i])))
+                    if i == 0:
+                        lo = kb.op(arith.MaxSIOp(lo, r0))
+                        hi = kb.op(arith.MinSIOp(hi, kb.add(r0, nrows)))
+                    offs.append(off)
+                    ranges.append((lo, hi))
+
+                def body(iivs, accs):
+                    oidx = [n, m] + [kb.add(kb.mul(iivs[i], strides[i]), offs[i]) for i in range(r)]
+                    q = linearize(kb, [sub(kb, iivs[0], r0)] + list(iivs[1:]), [rows] + isp[1:])
+                    acc = kb.load(y, oidx)
+                    kb.store(kb.op(arith.AddfOp(acc, kb.load(cols, [kf, q]))), y, oidx)
+                    return []
+
+                fold_ranges(kb, ranges, [], body)
+
+
+def _conv_transpose_gather(kb: KernelBuilder, ins, outs, op) -> None:
+    """Per output: y[n, m, o] = b[m] + sum over (c, k) with o = i*s + k*d - pad_begin."""
+    x, w = ins[0], ins[1]
+    xs, ws, ys = shape(x), shape(w), shape(outs[0])
+    t = etype(op.inputs[0])
+    types = [etype(v) for v in op.inputs]
     ct = B.f64 if any(isinstance(u, B.Float64Type) for u in types) else B.f32
-    r = len(xs) - 2
-    strides = op.attr("strides") or [1] * r
-    dil = op.attr("dilations") or [1] * r
-    pads = op.attr("pads") or [0] * (2 * r)
-    g = op.attr("group")
+    r, strides, dil, pads, g = _convt_attrs(op, xs, ws)
     cg, mg = xs[1] // g, ws[1]
     z = fc(kb, 0.0, ct)
 
@@ -330,9 +440,8 @@ def conv_transpose(kb: KernelBuilder, ins, outs, op) -> None:
 
     with kb.loops(ys) as ivs:
         n, m, osp = ivs[0], ivs[1], ivs[2:]
-        grp = divu(kb, m, mg)
         ml = remu(kb, m, mg)
-        c0 = kb.mul(grp, cg)
+        c0 = kb.mul(divu(kb, m, mg), cg)
         init = ld(ins[2], types[2], [m]) if len(ins) > 2 else z
 
         def body(kivs, accs):
