@@ -35,7 +35,7 @@ NAMED_PIPELINES: dict[str, str] = {
     "cleanup": "canonicalize,fold-shapes,fold-constants,cse,dce",
     # tg → native code: kernels of loops, the arena plan, then the llvm dialect
     "llvm-cpu": "lower-eqv,canonicalize,fold-shapes,fold-constants,cse,dce,"
-    "convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",
+    "bfp-expand,convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",
 }
 
 WEIGHTS_FILE = "weights.npz"

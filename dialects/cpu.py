@@ -69,16 +69,6 @@ class RemFOp(FloatingPointLikeBinaryOperation):
     traits = traits_def(Pure())
 
 
-# Complementary error function (libm `erfc`), which xDSL's math lacks: gelu without cancellation.
-from xdsl.dialects.math import FloatingPointLikeUnaryMathOperation  # noqa: E402
-
-
-@irdl_op_definition
-class ErfcOp(FloatingPointLikeUnaryMathOperation):
-    name = "cpu.erfc"
-    traits = traits_def(Pure())
-
-
 # ---- vector lanes and threads (the performance kernels) ----------------------------------
 from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, StringAttr, SymbolRefAttr, VectorType  # noqa: E402
 from xdsl.irdl import ParsePropInAttrDict, var_operand_def  # noqa: E402
@@ -182,5 +172,5 @@ class ExtractElementOp(IRDLOperation):
                          result_types=[t.element_type])
 
 
-CPU = Dialect("cpu", [ViewOp, FPToSIOp, FPToUIOp, UIToFPOp, RemFOp, ErfcOp,
+CPU = Dialect("cpu", [ViewOp, FPToSIOp, FPToUIOp, UIToFPOp, RemFOp,
                       LaneMaskOp, ParallelCallOp, VFCmpOp, VICmpOp, VSelectOp, ExtractElementOp], [])

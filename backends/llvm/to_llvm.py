@@ -59,7 +59,6 @@ _LIBM = {
     math.TanhOp: "tanh", math.ErfOp: "erf", math.TanOp: "tan", math.AtanOp: "atan", math.AsinOp: "asin",
     math.AcosOp: "acos", math.SinhOp: "sinh", math.CoshOp: "cosh", math.AsinhOp: "asinh", math.AcoshOp: "acosh",
     math.AtanhOp: "atanh", math.Log1pOp: "log1p", math.ExpM1Op: "expm1", math.Atan2Op: "atan2",
-    cpu.ErfcOp: "erfc",
 }
 _ICMP = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5, "ult": 6, "ule": 7, "ugt": 8, "uge": 9}
 

@@ -29,6 +29,8 @@ from .kernel_builder import INDEX, KernelBuilder
 
 #: SIMD register width in bits (AVX-512); the vector kernels assume it.
 VECTOR_BITS = 512
+#: below this much work (flops, or elements touched × ops per element) a kernel stays on one thread
+MIN_PARALLEL_WORK = 100_000
 
 
 def lanes_for(elem: Attribute) -> int:
@@ -178,12 +180,15 @@ class VectorKernelBuilder(KernelBuilder):
 
     # ---- threads ---------------------------------------------------------------------------
     def parallel_for(self, n: int, bufs: Sequence[SSAValue],
-                     body: Callable[["VectorKernelBuilder", list[SSAValue], SSAValue, SSAValue], None]) -> None:
+                     body: Callable[["VectorKernelBuilder", list[SSAValue], SSAValue, SSAValue], None],
+                     work: float | None = None) -> None:
         """Run body(kb, bufs, lo, hi) over chunks of [0, n) on the runtime's threads.
 
-        The body becomes a private function `<kernel>_par<i>(bufs..., lo, hi)`; with
-        one thread (or no sink) it is inlined as one loop chunk [0, n)."""
-        if self.sink is None or n <= 1:
+        The body becomes a private function `<kernel>_par<i>(bufs..., lo, hi)`. With
+        less than MIN_PARALLEL_WORK (flop-like units, ~a few µs) of `work`, one
+        iteration, or no sink, it is emitted inline as the single chunk [0, n): a
+        fork-join costs about half a microsecond plus waking the workers."""
+        if self.sink is None or n <= 1 or (work is not None and work < MIN_PARALLEL_WORK):
             body(self, list(bufs), self.idx(0), self.idx(n))
             return
         name = f"{self.name}_par{self._outlined}"

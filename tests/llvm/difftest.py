@@ -85,6 +85,11 @@ def assert_same(name: str, ref: np.ndarray, got: np.ndarray, rtol: float = 0.0, 
             bad &= ~(np.isnan(f_ref) & np.isnan(f_got))
         assert not bad.any(), f"{name}: at {np.argwhere(bad)[:5].tolist()}: got {got[bad][:5]}, expected {ref[bad][:5]}"
         return
+    with np.errstate(all="ignore"):
+        _compare_floats(name, ref, got, rtol, atol)
+
+
+def _compare_floats(name, ref, got, rtol, atol):
     r, g = ref.astype(np.float64), got.astype(np.float64)
     nan_r, nan_g = np.isnan(r), np.isnan(g)
     bad = nan_r != nan_g

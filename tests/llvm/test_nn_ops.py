@@ -87,13 +87,12 @@ def test_pools():
         osp = [pool_output_size(x.shape[2 + i], k[i], s[i], d[i], p[i], p[2 + i], attrs.get("ceil_mode", 0))
                for i in range(2)]
         shp = [1, 2] + osp
-        for order in (0, 1):
+        for order in ((0, 1) if name == "pads_strides" else (0,)):
             _multi(g, "MaxPool", ["x"], [(f"max_{name}_{order}", TP.FLOAT, shp), (f"maxi_{name}_{order}", TP.INT64, shp)],
                    storage_order=order, **attrs)
         for cip in (0, 1):
             g.node("AveragePool", ["x"], f"avg_{name}_{cip}", TP.FLOAT, shp, count_include_pad=cip, **attrs)
-        g.node("LpPool", ["x"], f"lp_{name}", TP.FLOAT, shp, p=3, **attrs)
-        g.node("LpPool", ["x"], f"lp2_{name}", TP.FLOAT, shp, **attrs)
+        g.node("LpPool", ["x"], f"lp_{name}", TP.FLOAT, shp, p=3 if name in ("basic", "ceil") else 2, **attrs)
     g.input("xu", RNG.integers(0, 255, (1, 1, 4, 4)).astype(np.uint8))
     g.input("xi", RNG.integers(-128, 127, (1, 1, 4, 4)).astype(np.int8))
     g.node("MaxPool", ["xu"], "max_u8", TP.UINT8, [1, 1, 2, 2], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])

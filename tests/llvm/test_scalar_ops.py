@@ -15,6 +15,13 @@ from onnx import TensorProto as TP
 from difftest import FLOATS, INTS, NP, Graph, check
 
 RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def _same_values_in_any_order():
+    """Each test draws the same random values whatever runs before it (xdist, -k)."""
+    global RNG
+    RNG = np.random.default_rng(7)
 NAMES = {v: TP.DataType.Name(v).lower() for v in NP}
 
 _EDGE = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 3.0, -7.25, 100.0, 1e-3, float("nan"), float("inf"),
@@ -79,7 +86,11 @@ def test_float_unary(t):
 def test_float_transcendental(t):
     x = np.concatenate([float_values(t), RNG.uniform(-1, 1, 9).astype(NP[t])]).reshape(4, -1)
     g = _unary_graph(t, UNARY_APPROX, x)
-    check(g, default=(4 * _ULP[t], 1e-7 if t != TP.DOUBLE else 1e-15))
+    tol = (4 * _ULP[t], 1e-7 if t != TP.DOUBLE else 1e-15)
+    # gelu = 0.5 x (1 + erf(x / sqrt 2)) in float32 (vectorizable erf) against the reference's float64:
+    # 1 + erf cancels where gelu is tiny (x < -3.7)
+    gelu = {n: (tol[0], 1e-6 if t != TP.DOUBLE else 1e-15) for n, *_ in g.outputs if n.startswith("gelu")}
+    check(g, tol=gelu, default=tol)
 
 
 BINARY_EXACT = ["Add", "Sub", "Mul", "Div", "Max", "Min", "PRelu", ("Mod", {"fmod": 1}), ("Mod", {"fmod": 0})]

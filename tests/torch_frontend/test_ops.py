@@ -1,4 +1,5 @@
-"""ATen coverage: small modules per op family through import_torch + the reference interpreter, against eager."""
+"""ATen coverage: small modules per op family through import_torch, on the reference interpreter and on
+llvm-cpu, against torch eager."""
 
 from __future__ import annotations
 
@@ -14,25 +15,25 @@ from torch.nn import functional as F  # noqa: E402
 import tensorc  # noqa: E402
 
 
-def run(module, *args, **kw):
-    """(tg outputs, eager outputs) as lists of numpy arrays."""
+TARGETS = ("reference", "llvm-cpu")
+
+
+def check(module, *args, rtol=1e-4, targets=TARGETS, **kw):
+    """Import once; the reference interpreter and the compiled CPU code both match torch eager."""
     module = module.eval()
     prog = tensorc.import_torch(module, args, **kw)
     feeds = {s.name: a.numpy() for s, a in zip(prog.signature.inputs, [a for a in args if isinstance(a, torch.Tensor)])}
-    got = list(tensorc.compile(prog)(**feeds).values())
     with torch.no_grad():
         ref = module(*args)
     ref = [r.numpy() for r in (ref if isinstance(ref, (tuple, list)) else [ref])]
-    return prog, got, ref
-
-
-def check(module, *args, rtol=1e-4, **kw):
-    prog, got, ref = run(module, *args, **kw)
-    assert len(got) == len(ref)
-    for g, r in zip(got, ref):
-        assert g.dtype == r.dtype and g.shape == r.shape, (g.dtype, g.shape, r.dtype, r.shape)
-        scale = float(np.abs(r).max()) if r.size and r.dtype.kind == "f" else 1.0
-        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * 1e-2 * (scale or 1.0))
+    for target in targets:
+        got = list(tensorc.compile(prog, target=target)(**feeds).values())
+        assert len(got) == len(ref)
+        for i, (g, r) in enumerate(zip(got, ref)):
+            what = f"{target}, output {i}"
+            assert g.dtype == r.dtype and g.shape == r.shape, (what, g.dtype, g.shape, r.dtype, r.shape)
+            scale = float(np.abs(r).max()) if r.size and r.dtype.kind == "f" else 1.0
+            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * 1e-2 * (scale or 1.0), err_msg=what)
     return prog
 
 

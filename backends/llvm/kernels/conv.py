@@ -138,7 +138,7 @@ class ConvKernel(PerfKernel):
                 x, xs = bufs[0], bufs[n_in + 1]
                 _fill_xs(kb, g, x, xs, bufs[-1], lo, hi)
 
-            kb.parallel_for(g.c, bufs + [n], fill)
+            kb.parallel_for(g.c, bufs + [n], fill, work=2 * g.xs_size)
 
             # 2 + 3. tiles into yp, then rows of y: parallel over blocks of output channels
             def block(kb, bufs, lo, hi):
@@ -230,7 +230,7 @@ class ConvKernel(PerfKernel):
                                 tiles(g.mr)
                                 rows(g.mr)
 
-            kb.parallel_for(g.mb, bufs + [n], block)
+            kb.parallel_for(g.mb, bufs + [n], block, work=2 * g.m * g.ktot * g.oh * g.ow)
 
 
 def _fill_xs(kb, g: _Geo, x, xs, n, lo, hi) -> None:

@@ -37,15 +37,45 @@ def copy_into(kb: KernelBuilder, src, dst, src_index, bounds) -> None:
 
 @kernel("transpose")
 def transpose(kb: KernelBuilder, ins, outs, op) -> None:
+    """Row-major over the output; when the input's last axis is not the output's last, the two
+    axes concerned are tiled (TILE x TILE blocks) so reads and writes both stay in cache lines."""
     perm = op.attr("perm")
+    ys = shape(outs[0])
+    r = len(perm)
 
     def src(ivs):
-        s = [None] * len(perm)
+        s = [None] * r
         for out_axis, in_axis in enumerate(perm):
             s[in_axis] = ivs[out_axis]
         return s
 
-    copy_into(kb, ins[0], outs[0], src, shape(outs[0]))
+    a = perm.index(r - 1) if r else 0  # output axis that reads the input's last axis
+    b = r - 1
+    if r < 2 or a == b or ys[a] < 2 * TILE or ys[b] < 2 * TILE:
+        copy_into(kb, ins[0], outs[0], src, ys)
+        return
+    cms, ivs = [], [None] * r
+    for d in range(r):
+        cm = kb.loop(0, ys[d], TILE) if d in (a, b) else kb.loop(0, ys[d])
+        ivs[d] = cm.__enter__()
+        cms.append(cm)
+    tiles = {}
+    for d in (a, b):
+        if ys[d] % TILE == 0:
+            tiles[d] = TILE
+        else:
+            tiles[d] = kb.op(arith.MinSIOp(kb.idx(TILE), sub(kb, kb.idx(ys[d]), ivs[d])))
+    with kb.loop(0, tiles[b]) as ib:
+        with kb.loop(0, tiles[a]) as ia:
+            full = list(ivs)
+            full[a] = kb.add(ivs[a], ia)
+            full[b] = kb.add(ivs[b], ib)
+            raw_store(kb, raw_load(kb, ins[0], src(full)), outs[0], full)
+    for cm in reversed(cms):
+        cm.__exit__(None, None, None)
+
+
+TILE = 16
 
 
 @kernel("concat")

@@ -7,14 +7,14 @@ their axis); data of any element type is moved in its storage representation.
 
 from __future__ import annotations
 
-from xdsl.dialects import arith, builtin as B
+from xdsl.dialects import arith
 
 from ..kernel_builder import KernelBuilder
 from ..scalar import is_subbyte, normalize_subbyte
-from . import UnsupportedKernel, kernel
+from . import kernel
 from .data import raw_load, raw_store
 from .kit import (
-    and_, cmpi, delinearize, etype, greater, if_, index_to_i64, is_bool, is_float, is_unsigned, load_elem,
+    and_, cmpf, cmpi, delinearize, fc, etype, greater, if_, index_to_i64, is_bool, is_float, is_unsigned, load_elem,
     load_index, not_, or_, prod, sel, shape, store_elem, to_compute, from_compute,
 )
 
@@ -129,14 +129,13 @@ def one_hot(kb: KernelBuilder, ins, outs, op) -> None:
     depth = op.attr("depth")
     ys = shape(outs[0])
     axis = op.attr("axis") % len(ys)
-    it, vt = etype(op.inputs[0]), etype(op.inputs[1])
+    it = etype(op.inputs[0])
     off = raw_load(kb, values, [kb.idx(0)])
     on = raw_load(kb, values, [kb.idx(1)])
     with kb.loops(ys) as ivs:
         i = load_index(kb, idx, ivs[:axis] + ivs[axis + 1:], it, depth)
         hot = cmpi(kb, i, ivs[axis], "eq")
         raw_store(kb, sel(kb, hot, on, off), outs[0], ivs)
-    del vt
 
 
 @kernel("compress")
@@ -158,8 +157,6 @@ def compress(kb: KernelBuilder, ins, outs, op) -> None:
         if is_bool(ct):
             return c
         if is_float(ct):
-            from .kit import cmpf, fc
-
             cv = to_compute(kb, c, ct)
             return cmpf(kb, cv, fc(kb, 0.0, cv.type), "une")
         return cmpi(kb, c, kb.const(0, c.type), "ne")

@@ -298,7 +298,7 @@ class MatmulKernel(PerfKernel):
 
         mm_c_shape = tuple(ins[2].type.get_shape()) if mm.has_c else ()
         heavy = epilogue is not None and epilogue.cost() > 4
-        kb.parallel_for(nbatch * npan, bufs, body)
+        kb.parallel_for(nbatch * npan, bufs, body, work=2 * nbatch * mm.m * mm.n * mm.k)
 
 
 def _unflatten(kb, flat, shape: list[int]) -> list:

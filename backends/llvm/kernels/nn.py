@@ -6,6 +6,8 @@ widened on load and rounded once on store), as the reference kernels do.
 
 from __future__ import annotations
 
+import itertools
+
 from xdsl.dialects import arith, builtin as B, math
 
 from ..kernel_builder import KernelBuilder
@@ -80,6 +82,8 @@ def hardmax(kb: KernelBuilder, ins, outs, op) -> None:
     axis = op.attr("axis") % len(shp)
     t = etype(op.inputs[0])
     n = shp[axis]
+    if n == 0:
+        return
     one, zer = const_of(kb, 1, t), zero(kb, t)
     with kb.loops(_rows(shp, axis)) as ivs:
         at = lambda j: _with_axis(ivs, axis, j)  # noqa: E731
@@ -90,8 +94,7 @@ def hardmax(kb: KernelBuilder, ins, outs, op) -> None:
             v = load_elem(kb, ins[0], at(j), t)
             take = greater(kb, v, accs[0], t)
             if is_float(t):  # argmax returns the first NaN
-                xv = load_c(kb, ins[0], at(j), t)
-                bv = load_c(kb, ins[0], at(accs[1]), t)
+                xv, bv = to_compute(kb, v, t), to_compute(kb, accs[0], t)
                 take = or_(kb, take, and_(kb, cmpf(kb, xv, xv, "uno"), cmpf(kb, bv, bv, "ord")))
             return [sel(kb, take, v, accs[0]), sel(kb, take, j, accs[1])]
 
@@ -175,8 +178,6 @@ class _Window:
     def loops(self, emit):
         """emit(n, c, osp, checked) for every output position, `checked[i]` False where axis i is
         interior."""
-        import itertools
-
         kb = self.kb
         segs = [self.segments(i) for i in range(self.r)] if self.r <= 3 else \
             [[(0, self.ys[2 + i], True)] for i in range(self.r)]

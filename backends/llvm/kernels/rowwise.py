@@ -68,7 +68,7 @@ class _RowKernel(PerfKernel):
 
                 self.row(kb, bufs, idx, each, fold, vt, op, n)
 
-        kb.parallel_for(rows, bufs, body)
+        kb.parallel_for(rows, bufs, body, work=12 * rows * n)
 
     def row(self, kb, bufs, idx, each, fold, vt, op, n):
         raise NotImplementedError

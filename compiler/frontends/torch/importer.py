@@ -187,13 +187,22 @@ class FxImporter(GraphBuilder):
                             f"{self.source}: input '{node.name}': dimension {expr} is {concrete} here "
                             f"but {bound} in another input"
                         )
-                    rng = self.ep.range_constraints.get(expr)
-                    if rng is not None and not (int(rng.lower) <= concrete <= (
-                            math.inf if not rng.upper.is_finite else int(rng.upper))):
+                    if not self._in_range(expr, concrete):
+                        rng = self.ep.range_constraints[expr]
                         raise ShapeError(
                             f"{self.source}: input '{node.name}': dimension {expr}={concrete} is outside "
                             f"its exported range [{rng.lower}, {rng.upper}]"
                         )
+
+    def _in_range(self, expr, value: int) -> bool:
+        """Whether `value` is in the range the program was exported for (sympy bounds, maybe int_oo)."""
+        rng = self.ep.range_constraints.get(expr)
+        if rng is None:
+            return True
+        try:
+            return bool(rng.lower <= value) and bool(value <= rng.upper)
+        except TypeError:
+            return True
 
     def concrete_shape(self, val) -> tuple[int, ...] | None:
         """A FakeTensor's shape with the bound symbols substituted (None if some size is unknown)."""
@@ -314,6 +323,9 @@ class FxImporter(GraphBuilder):
             raise TorchOpError(op_name, cx.where, str(e).splitlines()[0]) from None
         except dtypes.UnsupportedDType as e:
             raise TorchOpError(op_name, cx.where, str(e)) from None
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError) as e:
+            # a form of the op the converter does not expect; `--debug` shows the traceback
+            raise TorchOpError(op_name, cx.where, f"{type(e).__name__}: {e}") from e
         self.env[node] = self._check(cx, out)
 
     def _check(self, cx: "OpContext", out):
@@ -348,7 +360,7 @@ def _output_names(ep, n: int) -> list[str]:
     """`output` for one result, `output_0`, ... for several; the keys when forward returns a dict."""
     spec = ep.call_spec.out_spec
     try:
-        if spec is not None and spec.type is dict and spec.num_leaves == n and all(c.is_leaf() for c in spec.children_specs):
+        if spec is not None and spec.type is dict and spec.num_leaves == n and all(c.is_leaf() for c in spec.children()):
             return [str(k) for k in spec.context]
     except AttributeError:
         pass
