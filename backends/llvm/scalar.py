@@ -317,7 +317,8 @@ def f32_to_minifloat(kb, x, fmt: MiniFloat):
         code = _sel(kb, _or(kb, over, nan), c((1 << top) - 1), code)
         res = kb.op(arith.OrIOp(code, kb.op(arith.ShLIOp(sign, c(top)))))
     elif fmt.kind == "fnuz":
-        signed = _sel(kb, _cmpi(kb, code, c(0), "eq"), code, kb.op(arith.OrIOp(code, kb.op(arith.ShLIOp(sign, c(top))))))
+        with_sign = kb.op(arith.OrIOp(code, kb.op(arith.ShLIOp(sign, c(top)))))
+        signed = _sel(kb, _cmpi(kb, code, c(0), "eq"), code, with_sign)
         res = _sel(kb, _or(kb, over, nan), c(1 << top), signed)
     else:  # sat: no inf/NaN; NaN becomes a zero of the opposite sign (as ml_dtypes)
         code = _sel(kb, over, c(fmt.max_code), code)
@@ -563,7 +564,8 @@ def float_unary(kb: KernelBuilder, name: str, x: SSAValue, attrs: dict, t: Attri
     if name == "gelu":  # without the cancellation of 1 + tanh/erf for negative x
         if attrs.get("approximate") == "tanh":  # 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u))
             x3 = op(arith.MulfOp(x, op(arith.MulfOp(x, x))))
-            inner = op(arith.MulfOp(c(pymath.sqrt(2 / pymath.pi)), op(arith.AddfOp(x, op(arith.MulfOp(c(0.044715), x3))))))
+            inner = op(arith.AddfOp(x, op(arith.MulfOp(c(0.044715), x3))))
+            inner = op(arith.MulfOp(c(pymath.sqrt(2 / pymath.pi)), inner))
             e = op(math.ExpOp(op(arith.MulfOp(c(-2.0), inner))))
             return op(arith.DivfOp(x, op(arith.AddfOp(c(1.0), e))))
         # erf, not libm's erfc: `approximate-math` expands f32 erf into vectorizable code (1 + erf
@@ -735,7 +737,8 @@ def _ipow(kb, base, e, e_bits: int):
     def body(ivs, accs):
         r, b = accs
         k = kb.op(arith.IndexCastOp(ivs[0], e.type))
-        bit = _cmpi(kb, kb.op(arith.AndIOp(kb.op(arith.ShRUIOp(e, k)), iconst(kb, 1, e.type))), iconst(kb, 0, e.type), "ne")
+        low = kb.op(arith.AndIOp(kb.op(arith.ShRUIOp(e, k)), iconst(kb, 1, e.type)))
+        bit = _cmpi(kb, low, iconst(kb, 0, e.type), "ne")
         r = _sel(kb, bit, kb.op(arith.MuliOp(r, b)), r)
         return [r, kb.op(arith.MuliOp(b, b))]
 
@@ -818,9 +821,10 @@ def emit_scalar(kb: KernelBuilder, name: str, args: list[SSAValue], attrs: dict[
         if name == "is_nan":
             return _isnan(kb, x)
         res = iconst(kb, 0, I1)
-        if int(attrs.get("detect_positive", 1) if attrs.get("detect_positive") is not None else 1):
+        flag = lambda k: int(attrs[k]) if attrs.get(k) is not None else 1  # noqa: E731
+        if flag("detect_positive"):
             res = _or(kb, res, _cmpf(kb, x, fconst(kb, float("inf"), x.type), "oeq"))
-        if int(attrs.get("detect_negative", 1) if attrs.get("detect_negative") is not None else 1):
+        if flag("detect_negative"):
             res = _or(kb, res, _cmpf(kb, x, fconst(kb, float("-inf"), x.type), "oeq"))
         return res
     if is_float(t):
@@ -854,7 +858,3 @@ def emit_scalar(kb: KernelBuilder, name: str, args: list[SSAValue], attrs: dict[
                 raise NotLowerable(f"{name} on {t}")
         return normalize_subbyte(kb, r, t) if is_subbyte(t) else r
     raise NotLowerable(f"{name} on {t}")
-
-
-# kept for callers of the former API
-_cast = cast

@@ -77,6 +77,9 @@ class ConstantOp(IRDLOperation):
         elem = dtypes.to_xdsl(arr.dtype)
         if not (isinstance(elem, B.IntegerType) or elem in (B.f32, B.f64, B.f16)):
             raise dtypes.UnsupportedDType(f"tg.constant cannot hold {arr.dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            # xDSL prints inf/nan inside dense<> as hex that parses back as an integer
+            raise dtypes.UnsupportedDType("tg.constant cannot hold inf or nan (it would not print and parse back)")
         t = B.TensorType(elem, list(arr.shape))
         flat = arr.reshape(-1)
         values = [bool(v) for v in flat] if arr.dtype == np.bool_ else flat.tolist()

@@ -169,3 +169,31 @@ def test_runtime_weights_are_refused(helpers, rng):
                                           "paths": make_paths(ins, irr, irr, irr)})
     an = decide(op, None)
     assert an.decision == "refuse" and "not compile-time constants" in an.reasons[0]
+
+
+def test_uvuv_outer_product_gathers_channels(rng):
+    """'uvuv' with mul 2 x 3: output channel (u, v) takes x1[u], x2[v] — a gathered channelwise product."""
+    from tensorc.eqv.builder import Builder, make_paths
+
+    i1, i2 = Irreps("2x0e+2x1o+2x2e"), Irreps("3x0e+3x1o")
+    io = Irreps("6x0e+6x1o+6x2e")
+    ins = [(a, b, c, "uvuv", True) for a, e1 in enumerate(i1) for b, e2 in enumerate(i2) for c, eo in enumerate(io)
+           if eo.ir in e1.ir * e2.ir and (e1.ir.l + e2.ir.l + eo.ir.l) % 2 == 0]
+    paths = make_paths(ins, i1, i2, io)
+    a, b, c = rng.uniform(0.5, 1.5, (2, 3)), rng.uniform(0.5, 1.5, (3, 2)), rng.uniform(0.5, 1.5, (6, 3))
+    w = []
+    for p in paths:
+        g = so3.gaunt_factor(i1[p.i1].ir.l, i2[p.i2].ir.l, io[p.io].ir.l)
+        W = np.array([[g * a[u, p.i1] * b[v, p.i2] * c[u * 3 + v, p.io] for v in range(3)] for u in range(2)])
+        w.append(W.reshape(-1) / p.path_weight)
+    bd = Builder("float64")
+    x, y = bd.input("x", i1, (4,)), bd.input("y", i2, (4,))
+    bd.output("z", bd.tensor_product(x, y, io, ins, np.concatenate(w)))
+    prog = bd.build()
+    new = tensorc.lower(prog, "cg-to-gaunt{force=true}")
+    assert "eqv.gaunt_tp" in _ops(new) and "tg.gather" in _ops(new), LAST_REPORT
+    X, Y = rng.standard_normal((4, i1.dim)), rng.standard_normal((4, i2.dim))
+    z0 = _run(prog, X, Y)
+    np.testing.assert_allclose(_run(new, X, Y), z0, atol=1e-10 * np.abs(z0).max())
+    z1 = tensorc.compile(tensorc.lower(new, "lower-eqv"), target="reference")(x=X, y=Y)["z"]
+    np.testing.assert_allclose(z1, z0, atol=1e-10 * np.abs(z0).max())

@@ -132,9 +132,11 @@ def test_conv_transpose():
 
 # ---- attention (opset 23) --------------------------------------------------------------
 class _G23(Graph):
+    opset = 23
+
     def model(self):
         old = difftest.OPSET
-        difftest.OPSET = 23
+        difftest.OPSET = self.opset
         try:
             return super().model()
         finally:
@@ -157,6 +159,7 @@ def _attention(g, name, q, k, v, outs_shapes, extra_ins=(), t=TP.FLOAT, **attrs)
 
 def test_attention():
     g = _G23()
+    g.opset = 24
     B, Hq, Hk, Lq, Lk, D = 2, 4, 2, 3, 5, 4
     f = lambda *s: _f(TP.FLOAT, s)  # noqa: E731
     # 4-D, GQA, causal, float mask (3-D, shorter than the keys: padded with -inf), qk output after the mask
@@ -179,6 +182,9 @@ def test_attention():
         _attention(g, f"am{mode}", f(1, 2, Lq, D), f(1, 2, Lk, D), f(1, 2, Lk, D),
                    [[1, 2, Lq, D], None, None, [1, 2, Lq, Lk]], [g.const(f"am{mode}_mask", fm)], softcap=1.5,
                    qk_matmul_output_mode=mode)
+    # operand_slots: nonpad_kv_seqlen (slot 6) without mask/past: per-batch valid keys, causal offset
+    _attention(g, "np", f(B, 2, 2, D), f(B, 2, Lk, D), f(B, 2, Lk, D), [[B, 2, 2, D]],
+               ["", "", "", g.const("np_len", np.array([3, 5], np.int64))], is_causal=1)
     check(g, default=(1e-5, 1e-6))
 
 

@@ -23,7 +23,7 @@ from . import UnsupportedKernel, kernel
 from .data import raw_load, raw_store
 from .elementwise import broadcast_index
 from .kit import (
-    addf, cmpf, cmpi, divf, etype, fc, from_compute, is_float, load_c, load_index, mulf, or_, scratch, sel, shape,
+    addf, cmpf, cmpi, delinearize, divf, etype, fc, from_compute, is_float, load_c, load_index, mulf, or_, scratch, sel, shape,
     store_c, sub, subf, to_compute,
 )
 
@@ -109,13 +109,15 @@ def attention(kb: KernelBuilder, ins, outs, op) -> None:
     with kb.loops([bsz, hq, lq]) as (b, h, i):
         g = kb.op(arith.DivUIOp(h, kb.idx(group))) if group > 1 else h
         qidx = (lambda d: [b, i, kb.add(kb.mul(h, dk), d)]) if three_d else (lambda d: [b, h, i, d])
-        # query position offset (for causal / windows): past length, or nonpad[b] - Lq
-        if nonpad[0] is not None:
-            npad = load_index(kb, nonpad[0], [b] if len(shape(nonpad[0])) == 1 else [b] + [kb.idx(0)] * (len(shape(nonpad[0])) - 1), etype(nonpad[1]))
-            offset = sub(kb, npad, lq)
-        else:
-            npad = None
+        # query position offset (for causal / windows): the past length, else nonpad[b] - Lq
+        npad = None
+        if nonpad[0] is not None:  # nonpad flattened, one length per batch item
+            ns = shape(nonpad[0])
+            npad = load_index(kb, nonpad[0], delinearize(kb, b, ns) if len(ns) != 1 else [b], etype(nonpad[1]))
+        if past_k is not None or npad is None:
             offset = kb.idx(lp)
+        else:
+            offset = sub(kb, npad, lq)
         qpos = kb.add(i, offset)
 
         # ---- scores (and the qk output for modes 0-2)

@@ -55,6 +55,8 @@ def conv(kb: KernelBuilder, ins, outs, op) -> None:
 import numpy as np  # noqa: E402
 from xdsl.dialects import builtin as B  # noqa: E402
 
+from tensorc.dialects.tg import ConstantOp, WeightOp  # noqa: E402
+
 from .microkernel import PerfKernel, gemm_tile, perf_kernel, store_vec  # noqa: E402
 
 LANES = 16
@@ -98,6 +100,8 @@ class ConvKernel(PerfKernel):
         x_t, w_t, y_t = op.inputs[0].type, op.inputs[1].type, op.outputs[0].type
         if len(x_t.get_shape()) != 4 or op.attr("group") != 1:
             return False
+        if not isinstance(op.inputs[1].owner, (WeightOp, ConstantOp)):
+            return False  # weights computed at run time: the plain kernel
         if any(d != 1 for d in (op.attr("dilations") or [1, 1])):
             return False
         if not all(isinstance(t.element_type, B.Float32Type) for t in (x_t, w_t, y_t)):

@@ -108,6 +108,8 @@ def det(kb: KernelBuilder, ins, outs, op) -> None:
         raise UnsupportedKernel(f"{op.where()}: det on {t}")
     n = xs[-1]
     ct = B.f64 if isinstance(t, B.Float64Type) else B.f32
+    if n * n * 8 > (4 << 20):
+        raise UnsupportedKernel(f"{op.where()}: det of {n}x{n} matrices (the LU copy lives on the stack)")
     a = scratch(kb, ct, [n, n])
     one, zero = fc(kb, 1.0, ct), fc(kb, 0.0, ct)
     with kb.loops(xs[:-2]) as bivs:

@@ -367,13 +367,14 @@ def conv_transpose(kb: KernelBuilder, ins, outs, op) -> None:
     t = etype(op.inputs[0])
     _float_only(op, t)
     types = [etype(v) for v in op.inputs]
-    if not all(isinstance(u, (B.Float32Type, B.Float64Type)) for u in types) or len(set(types)) > 1:
-        return _conv_transpose_gather(kb, ins, outs, op)
     r, strides, dil, pads, g = _convt_attrs(op, xs, ws)
+    kk, inner = prod(ws[2:]), prod(xs[3:])
+    if not all(isinstance(u, (B.Float32Type, B.Float64Type)) for u in types) or len(set(types)) > 1 \
+            or kk * inner > 65536:  # (one row of `cols` must fit the stack)
+        return _conv_transpose_gather(kb, ins, outs, op)
     y = outs[0]
     cg, mg = xs[1] // g, ws[1]
     isp, osp, ksp = xs[2:], ys[2:], ws[2:]
-    kk, inner = prod(ksp), prod(isp[1:])
     rows = max(1, min(isp[0], 16384 // max(1, kk * inner)))
     cols = scratch(kb, t, [kk, rows * inner])
     xf = reshape_view(kb, x, [xs[0], xs[1], prod(isp)])

@@ -97,7 +97,14 @@ def resize(kb: KernelBuilder, ins, outs, op) -> None:
     nearest_mode = op.attr("nearest_mode")
     c = lambda v: fc(kb, v, F64)  # noqa: E731
 
-    # ---- prologue: per axis, taps and weights
+    # ---- prologue: per axis, taps and weights (stack tables: bounded)
+    table_bytes = 0
+    for a in axes:
+        s_eff = min(float(scales[a]), 1.0) if antialias else 1.0
+        taps = 1 if mode == "nearest" else 2 - 2 * (int(pymath.floor(-(1.0 if mode == "linear" else 2.0) / s_eff)) + 1)
+        table_bytes += ys[a] * taps * 16
+    if table_bytes > (4 << 20):
+        raise UnsupportedKernel(f"{op.where()}: resize tap tables of {table_bytes >> 20} MiB exceed the stack budget")
     tables = {}
     for a in axes:
         n_in, n_out, scale = xs[a], ys[a], float(scales[a])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from xdsl.dialects import arith
 
 from ..kernel_builder import KernelBuilder
-from ..scalar import compute_type, fconst, from_compute, iconst, is_float, is_int, load_elem, reg_type, store_elem, to_compute
+from ..scalar import (
+    compute_type, fconst, from_compute, iconst, is_float, is_int, load_elem, reg_type, store_elem, to_compute,
+)
 from . import UnsupportedKernel, kernel
 
 

@@ -124,7 +124,7 @@ def test_cli_import_pt2(saved, capsys):
     assert cli(["import", str(d / "mlp.pt2"), "--input-shape", "x=2,16"]) == 0
     out = capsys.readouterr().out
     assert "func.func @main(%x: tensor<2x16xf32>) -> tensor<2x4xf32>" in out
-    assert "tg.weight @fc1.weight" in out and 'src = "linear in fc1 at test_errors_and_cli.py:' in out
+    assert "tg.weight @fc1.weight" in out and 'src = "linear in fc1 at test_torch_errors_cli.py:' in out
 
 
 def test_cli_pt2_dynamic_dimension_must_be_bound(saved, capsys):
