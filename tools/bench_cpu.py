@@ -7,9 +7,10 @@ Gemm 256×1024 → Relu → Gemm 1024×256), `convnet` (1×3×32×32, two conv/r
 stages, Gemm 2048→10), `minilm` (the trained all-MiniLM-L6-v2, batch 1, 128 tokens)
 and `resnet18` (random weights, 1×3×224×224).
 
-For every workload and thread count, the engines run side by side in the same
-process, *interleaved* (a few calls of each in turn until the time budget is
-spent), so machine noise hits them alike; the table gives medians, the compile
+For every workload and thread count, tensorc and onnxruntime run side by side in
+the same process, *interleaved* (turns of ~50 ms of calls each until the time
+budget is spent), so machine noise hits them alike (numpy runs after them: its
+BLAS threads keep spinning after a call); the table gives medians, the compile
 time (tensorc: import + compile; onnxruntime: session creation), the ratio to
 onnxruntime at the same thread count, and the largest difference of tensorc's
 output from onnxruntime's (relative to the output's largest magnitude).
@@ -156,12 +157,13 @@ def interleaved(fns: dict[str, Callable], budget_s: float, min_runs: int = 5) ->
     for f in fns.values():  # warm up (first-call costs, thread pools)
         f()
         f()
-    # calls per turn: about 20 ms of work each
+    # calls per turn: about 50 ms of work each (an engine's idle threads may still spin
+    # for a while after its turn: only the first calls of the next turn can feel it)
     per_turn = {}
     for k, f in fns.items():
         t0 = time.perf_counter()
         f()
-        per_turn[k] = max(1, min(50, int(0.02 / max(time.perf_counter() - t0, 1e-6))))
+        per_turn[k] = max(1, min(500, int(0.05 / max(time.perf_counter() - t0, 1e-6))))
     start = time.perf_counter()
     while True:
         for k, f in fns.items():
@@ -207,13 +209,14 @@ def run_workload(wl: Workload, threads: list[int], budget_s: float, log) -> list
         out = next(iter(exe(**feeds).values()))
         diff = _max_rel_diff(out, ref)
         fns = {"tensorc": lambda: exe(**feeds), "onnxruntime": lambda: sess.run(None, feeds)}
+        timings = interleaved(fns, budget_s)
         np_diff = None
         if wl.numpy_fn is not None and set_blas is not None:
+            # on its own, after: OpenBLAS' threads spin long after a call and would slow the others
             set_blas(n)
             npf = wl.numpy_fn()
             np_diff = _max_rel_diff(npf(), ref)
-            fns["numpy"] = npf
-        timings = interleaved(fns, budget_s)
+            timings.update(interleaved({"numpy": npf}, budget_s / 2))
         ort_med = timings["onnxruntime"].stats()["median_us"]
         compile_s = {"tensorc": tc_compile, "onnxruntime": ort_compile, "numpy": 0.0}
         diffs = {"tensorc": diff, "onnxruntime": 0.0, "numpy": np_diff}

@@ -254,7 +254,22 @@ class _Lowering:
 
 
 def _kernel_label(key) -> str:
-    first = key[0] if isinstance(key, tuple) else key
-    return str(first).replace("tg.", "").replace(".", "_")[:24]
+    """A readable part of a kernel's name: the op names of its key (`matmul_add_relu`)."""
+    names = []
+
+    def walk(k):
+        if isinstance(k, str):
+            if k.startswith("tg.") and len(names) < 4:
+                names.append(k.removeprefix("tg."))
+        elif isinstance(k, tuple) and len(names) < 4:
+            for x in k:
+                walk(x)
+
+    walk(key)
+    if not names:
+        first = key[0] if isinstance(key, tuple) else key
+        names = [str(first)]
+    label = "_".join(dict.fromkeys(names))
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in label)[:32]
 
 

@@ -14,8 +14,10 @@ and `codegen.optimize` links `POOL_IR` in. The pool:
   chunk), so the caller never waits for a worker that is not running (an
   oversubscribed machine degrades to fewer threads instead of stalling on a
   barrier) and a late worker cannot claim chunks of a newer job;
-- the caller returns when every chunk is done; idle workers spin briefly, then
-  sleep on a futex (woken by the next job).
+- the caller returns when every chunk is done (it spins briefly, then sleeps on a
+  futex that the worker finishing the last chunk wakes: a preempted worker gets
+  the core back sooner); idle workers spin briefly, then sleep on a futex (woken
+  by the next job).
 
 `tc_pool_shutdown()` stops and joins the workers (the JIT calls it before it frees
 the code the workers run). One job at a time: a compiled model's entry point is not
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 #: spins of an idle worker before it sleeps (each a `pause`, ~20-60 ns)
 WORKER_SPINS = 8000
+#: spins of the caller waiting for the last chunk before it sleeps (woken by the worker finishing it)
+JOIN_SPINS = 2000
 MAX_THREADS = 64
 
 
@@ -34,12 +38,13 @@ def pool_ir(triple: str) -> str:
     pause = "call void @llvm.x86.sse2.pause()" if x86 else ""
     decl = "declare void @llvm.x86.sse2.pause()\n" if x86 else ""
     return decl + _POOL.replace("@PAUSE@", pause).replace("@SPINS@", str(WORKER_SPINS)).replace(
-        "@MAXT@", str(MAX_THREADS))
+        "@MAXT@", str(MAX_THREADS)).replace("@JOINSPINS@", str(JOIN_SPINS))
 
 
 _POOL = r"""
 @tc_pool_state = internal global i64 0, align 64
-@tc_pool_done = internal global i64 0, align 64
+@tc_pool_done = internal global i32 0, align 64
+@tc_pool_joining = internal global i32 0, align 64
 @tc_pool_epoch = internal global i32 0, align 64
 @tc_pool_sleepers = internal global i32 0, align 64
 @tc_pool_fn = internal global ptr null, align 8
@@ -88,7 +93,17 @@ work:
   %b = mul i64 %idx1, %n
   %hi = udiv i64 %b, %nch
   call void %fn(ptr %ctx, i64 %lo, i64 %hi)
-  %d = atomicrmw add ptr @tc_pool_done, i64 1 release
+  %d = atomicrmw add ptr @tc_pool_done, i32 1 seq_cst
+  %d1 = add i32 %d, 1
+  %d64 = zext i32 %d1 to i64
+  %last = icmp eq i64 %d64, %nch
+  br i1 %last, label %maybe_wake, label %claim
+maybe_wake:
+  %j = load atomic i32, ptr @tc_pool_joining seq_cst, align 4
+  %sleeping = icmp ne i32 %j, 0
+  br i1 %sleeping, label %wake_caller, label %claim
+wake_caller:
+  %wk = call i64 (i64, ...) @syscall(i64 202, ptr @tc_pool_done, i32 129, i32 1)
   br label %claim
 out:
   ret void
@@ -204,7 +219,7 @@ publish:
   store ptr %ctx, ptr @tc_pool_ctx, align 8
   store i64 %n, ptr @tc_pool_niters, align 8
   store i64 %nch, ptr @tc_pool_nchunks, align 8
-  store atomic i64 0, ptr @tc_pool_done release, align 8
+  store atomic i32 0, ptr @tc_pool_done release, align 4
   %old = load i32, ptr @tc_pool_epoch, align 4
   %e = add i32 %old, 1
   %e64 = zext i32 %e to i64
@@ -221,19 +236,31 @@ run:
   call void @tc_pool_run(i32 %e)
   br label %join
 join:
-  %k = phi i32 [ 0, %run ], [ %k1, %join_next ], [ %k1, %yield ]
-  %d = load atomic i64, ptr @tc_pool_done acquire, align 8
-  %fin = icmp uge i64 %d, %nch
+  %k = phi i32 [ 0, %run ], [ %k1, %join_next ]
+  %d = load atomic i32, ptr @tc_pool_done acquire, align 4
+  %d64 = zext i32 %d to i64
+  %fin = icmp uge i64 %d64, %nch
   br i1 %fin, label %exit, label %join_next
 join_next:
   @PAUSE@
   %k1 = add i32 %k, 1
-  %kk = and i32 %k1, 4095
-  %yield_now = icmp eq i32 %kk, 0
-  br i1 %yield_now, label %yield, label %join
-yield:
-  %yy = call i32 @sched_yield()
-  br label %join
+  %spun = icmp ugt i32 %k1, @JOINSPINS@
+  br i1 %spun, label %sleep, label %join
+sleep:
+  ; a worker still holds a chunk (maybe preempted): sleep until the last chunk is done
+  store atomic i32 1, ptr @tc_pool_joining seq_cst, align 4
+  br label %recheck
+recheck:
+  %d2 = load atomic i32, ptr @tc_pool_done seq_cst, align 4
+  %d2w = zext i32 %d2 to i64
+  %fin2 = icmp uge i64 %d2w, %nch
+  br i1 %fin2, label %woken, label %futex
+futex:
+  %fw = call i64 (i64, ...) @syscall(i64 202, ptr @tc_pool_done, i32 128, i32 %d2, ptr null)
+  br label %recheck
+woken:
+  store atomic i32 0, ptr @tc_pool_joining seq_cst, align 4
+  br label %exit
 exit:
   ret void
 }

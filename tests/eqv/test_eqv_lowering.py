@@ -74,8 +74,8 @@ def test_spherical_harmonics_and_linear(normalize, normalization, rng):
 
 def test_compiled_llvm_cg_and_gaunt(helpers, rng):
     """tensorc.compile(prog, target='llvm-cpu') runs eqv programs (lower-eqv is in the pipeline)."""
-    irr = helpers.natural(4, 3)
-    ins = helpers.even_uuu(3)
+    irr = helpers.natural(4, 2)
+    ins = helpers.even_uuu(2)
     prog = helpers.program(irr, irr, irr, ins, helpers.gaunt_weights(irr, ins, 1, rng), batch=16, dtype="float32")
     x, y = (rng.standard_normal((16, irr.dim)).astype(np.float32) for _ in range(2))
     ref = tensorc.compile(prog, target="reference")(x=x, y=y)["z"]

@@ -133,6 +133,12 @@ def test_conv_residual_relu_epilogue():
     assert len([o for o in ops if o == "func.call"]) == 1  # conv + add + relu: one kernel
 
 
+def test_conv_runtime_weights_fall_back():
+    model = _model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1] * 4)],
+                   [("x", [1, 3, 6, 6]), ("w", [4, 3, 3, 3])], [("y", [1, 4, 6, 6])])
+    _check(model, {"x": _randn(1, 3, 6, 6), "w": _randn(4, 3, 3, 3)})
+
+
 def test_grouped_conv_falls_back():
     model = _model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1] * 4, group=4)],
                    [("x", [1, 8, 6, 6])], [("y", [1, 8, 6, 6])], [("w", _randn(8, 2, 3, 3))])
@@ -178,6 +184,20 @@ def test_gemm_relu_with_shared_intermediate_is_not_fused():
     model = _model([helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])],
                    [("x", [3, 10])], [("h", [3, 7]), ("y", [3, 7])], [("w", _randn(7, 10)), ("b", _randn(7))])
     _check(model, {"x": _randn(3, 10)})
+
+
+# ---- softmax / layer norm rows ------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [[2, 3, 37], [4, 12, 128], [5, 16], [3, 100]])
+def test_softmax_and_layer_norm_rows(shape):
+    n = shape[-1]
+    model = _model([helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+                    helper.make_node("LayerNormalization", ["x", "g", "b"], ["l"], axis=-1, epsilon=1e-5)],
+                   [("x", shape)], [("s", shape), ("l", shape)], [("g", _randn(n)), ("b", _randn(n))])
+    x = _randn(*shape, scale=4.0)
+    x.reshape(-1, n)[0, : n // 2] = -1e4  # a half-masked row, as attention scores
+    _check(model, {"x": x}, rtol=1e-5, atol=1e-6)
+    ops = _kernel_ops(model)
+    assert "vector.reduction" in ops
 
 
 # ---- polynomial exp / tanh / erf ---------------------------------------------------------------------
