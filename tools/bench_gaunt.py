@@ -133,6 +133,7 @@ def run(Ls, channels=32, batch=10_000, repeat=3, engines=("cg", "gaunt", "e3nn")
             else:
                 raise ValueError(f"unknown engine '{eng}'")
             rec["median_ms"] = round(statistics.median(times), 3)
+            rec["min_ms"] = round(min(times), 3)
             rec["times_ms"] = [round(t, 3) for t in times]
             records.append(rec)
             print(f"L={L} {eng:6s} {rec['median_ms']:10.2f} ms", file=log, flush=True)
@@ -193,13 +194,19 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engines", default="cg,gaunt,e3nn")
     ap.add_argument("--json", metavar="FILE", help="write the records as JSON")
+    ap.add_argument("--merge", metavar="FILE", help="add the records of an earlier --json run for engines not run now")
     args = ap.parse_args(argv)
     if "-" in args.L:
         lo, hi = args.L.split("-")
         Ls = list(range(int(lo), int(hi) + 1))
     else:
         Ls = [int(v) for v in args.L.split(",")]
-    records = run(Ls, args.channels, args.batch, args.repeat, tuple(args.engines.split(",")), json_path=args.json)
+    engines = tuple(args.engines.split(","))
+    records = run(Ls, args.channels, args.batch, args.repeat, engines, json_path=args.json)
+    if args.merge:
+        with open(args.merge) as f:
+            records += [r for r in json.load(f) if r["engine"] not in engines and r["L"] in Ls]
+        records.sort(key=lambda r: (r["L"], ("cg", "gaunt", "e3nn").index(r["engine"])))
     print(table(records))
     if args.json:
         with open(args.json, "w") as f:

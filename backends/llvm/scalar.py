@@ -35,7 +35,7 @@ from typing import Any
 from xdsl.dialects import arith, builtin as B, math
 from xdsl.ir import Attribute, SSAValue
 
-from tensorc.dialects.cpu import RemFOp, ViewOp
+from tensorc.dialects.cpu import RemFOp, VFCmpOp, VICmpOp, ViewOp, VSelectOp
 
 from .kernel_builder import KernelBuilder
 
@@ -171,15 +171,23 @@ def fconst(kb: KernelBuilder, v: float, t: Attribute) -> SSAValue:
     return kb.const(float(v), t)
 
 
+# Compares and selects on vectors (vector epilogues run these semantics on vector<16xf32>) are
+# the cpu ops: xDSL's arith.cmpf/cmpi/select type their condition as a scalar i1.
 def _sel(kb, cond, a, b):
+    if isinstance(cond.type, B.VectorType):
+        return kb.op(VSelectOp(cond, a, b))
     return kb.op(arith.SelectOp(cond, a, b))
 
 
 def _cmpf(kb, a, b, pred):
+    if isinstance(a.type, B.VectorType):
+        return kb.op(VFCmpOp(a, b, pred))
     return kb.op(arith.CmpfOp(a, b, pred))
 
 
 def _cmpi(kb, a, b, pred):
+    if isinstance(a.type, B.VectorType):
+        return kb.op(VICmpOp(a, b, pred))
     return kb.op(arith.CmpiOp(a, b, pred))
 
 
@@ -799,7 +807,7 @@ def emit_scalar(kb: KernelBuilder, name: str, args: list[SSAValue], attrs: dict[
         in_types = [in_types] * len(args)
     attrs = attrs or {}
     if name == "where":
-        return kb.op(arith.SelectOp(*args))
+        return _sel(kb, *args)
     if name == "cast":
         sat = attrs.get("saturate")
         return cast(kb, args[0], in_types[0], out_type, saturate=True if sat is None else bool(int(sat)),

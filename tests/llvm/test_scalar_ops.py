@@ -275,3 +275,19 @@ def test_cast_double_to_half_rounding():
     g.node("Cast", ["x"], "h", TP.FLOAT16, x.shape, to=TP.FLOAT16)
     g.node("Relu", ["x"], "r", TP.DOUBLE, x.shape)
     check(g)
+
+
+def test_vector_epilogue_semantics():
+    """The same scalar semantics on vector<16xf32>, as fused into a MatMul's epilogue (selects
+    and compares on vectors: leaky/thresholded relu, clip, sigmoid, gelu, elu)."""
+    a = RNG.normal(0, 1.5, (16, 24)).astype(np.float32)
+    g = Graph()
+    g.input("a", a)
+    g.const("w", RNG.normal(0, 1, (24, 32)).astype(np.float32))
+    lo, hi = g.const("lo", np.array(-0.5, np.float32)), g.const("hi", np.array(0.75, np.float32))
+    ops = [("LeakyRelu", [], {"alpha": 0.1}), ("ThresholdedRelu", [], {"alpha": 0.3}), ("Clip", [lo, hi], {}),
+           ("Sigmoid", [], {}), ("Gelu", [], {}), ("Elu", [], {"alpha": 0.5}), ("HardSigmoid", [], {})]
+    for i, (op, extra, attrs) in enumerate(ops):
+        m = g.node("MatMul", ["a", "w"], f"mm{i}", TP.FLOAT, [16, 32], graph_output=False)
+        g.node(op, [m, *extra], f"{op.lower()}{i}", TP.FLOAT, [16, 32], **attrs)
+    check(g, default=(1e-5, 1e-6))
