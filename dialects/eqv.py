@@ -29,7 +29,6 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from tensorc.dialects import dtypes
 from tensorc.dialects.tg.base import SRC, TGOp, tt
 from tensorc.eqv import reference as R
 from tensorc.eqv.irreps import Irreps

@@ -100,6 +100,10 @@ def to_llvm_ir(module: ModuleOp, info: TargetInfo) -> str:
     for op in module.ops:
         if isinstance(op, _llvm.FuncOp) and op.body.blocks and op.linkage.linkage.data == "internal":
             ir_module.get_global(op.sym_name.data).linkage = "internal"
+    # functions shared by many kernels (microkernels with run-time sizes) stay out of line
+    shared = module.attributes.get("cpu.noinline")
+    for name in (shared.data if shared is not None else ()):
+        ir_module.get_global(name.data).attributes.add("noinline")
     return str(ir_module)
 
 

@@ -71,6 +71,7 @@ class _Lowering:
         # weights and constants get their blob view on first use (a weight only ever read
         # pre-packed by a perf kernel is not placed in its original layout at all)
         self.pending: dict[SSAValue, tuple] = {}
+        self.sink = _FunctionSink(module)
         self.packed: dict[tuple, tuple] = {}  # (weight name, layout info) → (packed name, array)
 
     # ---- weights -------------------------------------------------------
@@ -135,6 +136,11 @@ class _Lowering:
             [B.ArrayAttr([B.StringAttr(n), B.IntegerAttr(o, B.i64), B.IntegerAttr(s, B.i64)]) for n, o, s in self.layout]
         )
         self.module.attributes["cpu.weights_size"] = B.IntegerAttr(max(self.blob_size, 1), B.i64)
+        # kernels and shared microkernels stay out of line (codegen marks them noinline): inlining
+        # every kernel into @main makes one huge function that LLVM optimizes super-linearly
+        # (DenseNet's @main grew to 35k instructions), for a call per kernel saved
+        out_of_line = sorted(set(self.kernels.values()) | self.sink.shared)
+        self.module.attributes["cpu.noinline"] = B.ArrayAttr([B.StringAttr(n) for n in out_of_line])
 
     # ---- one group -----------------------------------------------------
     def _buffer_for(self, v: SSAValue) -> SSAValue:
@@ -240,7 +246,7 @@ class _Lowering:
             name = f"k{len(self.kernels)}_{_kernel_label(key)}"
             self.kernels[skey] = name
             kblock = Block(arg_types=[b.type for b in [*in_bufs, *out_bufs]])
-            kb = VectorKernelBuilder(kblock, name, self.module.body.block.add_op)
+            kb = VectorKernelBuilder(kblock, name, self.sink)
             n = len(in_bufs)
             try:
                 body(kb, list(kblock.args[:n]), list(kblock.args[n:]))
@@ -251,6 +257,17 @@ class _Lowering:
             kfn.sym_visibility = B.StringAttr("private")
             self.module.body.block.add_op(kfn)
         self.block.add_op(func.CallOp(name, [*in_bufs, *out_bufs], []))
+
+
+class _FunctionSink:
+    """Where kernels put the functions they outline (parallel bodies, shared microkernels)."""
+
+    def __init__(self, module: B.ModuleOp):
+        self.module = module
+        self.shared: set[str] = set()
+
+    def __call__(self, fn: func.FuncOp) -> None:
+        self.module.body.block.add_op(fn)
 
 
 def _kernel_label(key) -> str:

@@ -9,7 +9,7 @@ and `codegen.optimize` links `POOL_IR` in. The pool:
 
 - starts its workers on first use (`threads` of the module - 1; 0 = one per online CPU),
   and again in a forked child (the pid is checked on every call);
-- splits [0, N) into up to 4 chunks per thread; the calling thread and the workers
+- splits [0, N) into up to 8 chunks per thread; the calling thread and the workers
   *claim* chunks with a compare-and-swap on one word holding (job epoch, next
   chunk), so the caller never waits for a worker that is not running (an
   oversubscribed machine degrades to fewer threads instead of stalling on a
@@ -212,7 +212,7 @@ serial:
   ret void
 publish:
   %t64 = sext i32 %t to i64
-  %c4 = mul i64 %t64, 4
+  %c4 = mul i64 %t64, 8
   %fewer = icmp ult i64 %n, %c4
   %nch = select i1 %fewer, i64 %n, i64 %c4
   store ptr %fn, ptr @tc_pool_fn, align 8

@@ -209,7 +209,10 @@ class _FuncTranslator:
             if op.byte_offset == 0:
                 self.vmap[op.result] = self.v(op.base)
             else:
-                self.vmap[op.result] = self.emit(llvm.GEPOp(self.v(op.base), [op.byte_offset], B.i8, inbounds=True))
+                # an i64 SSA index: xDSL stores constant GEP indices as i32, which wraps past 2 GiB
+                off = self.const(op.byte_offset)
+                self.vmap[op.result] = self.emit(
+                    llvm.GEPOp(self.v(op.base), [llvm.GEP_USE_SSA_VAL], B.i8, ssa_indices=[off], inbounds=True))
         elif isinstance(op, cf.BranchOp):
             self.emit(llvm.BrOp(self.bmap[op.successor], *[self.v(x) for x in op.arguments]))
         elif isinstance(op, cf.ConditionalBranchOp):

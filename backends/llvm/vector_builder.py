@@ -178,6 +178,35 @@ class VectorKernelBuilder(KernelBuilder):
     def cmpi(self, a, b, pred: str) -> SSAValue:
         return self.op(arith.CmpiOp(self.ix(a), self.ix(b), pred))
 
+    # ---- shared functions ------------------------------------------------------------------
+    def dyn_view(self, buf: SSAValue) -> SSAValue:
+        """The buffer as a flat `memref<?xT>` (zero-copy), for shared functions of any shape."""
+        t = buf.type
+        if isinstance(t, B.MemRefType) and list(t.get_shape()) == [B.DYNAMIC_INDEX]:
+            return buf
+        return self.op(cpu.ViewOp(buf, 0, B.MemRefType(t.element_type, [B.DYNAMIC_INDEX])))
+
+    def call_shared(self, name: str, args: Sequence[SSAValue],
+                    build: Callable[["VectorKernelBuilder", list[SSAValue]], None]) -> None:
+        """Call the private function `name(args)`, built by `build(kb, arguments)` the first time
+        any kernel of the module asks for it: code that depends only on a few static
+        parameters (encoded in the name) is emitted once, its sizes passed at run time."""
+        shared = getattr(self.sink, "shared", None)
+        if shared is None:  # no module to put it in: inline
+            build(self, list(args))
+            return
+        if name not in shared:
+            shared.add(name)
+            types = [a.type for a in args]
+            block = Block(arg_types=types)
+            kb = VectorKernelBuilder(block, name, self.sink)
+            build(kb, list(block.args))
+            block.add_op(func.ReturnOp())
+            fn = func.FuncOp.from_region(name, types, [], Region(block))
+            fn.sym_visibility = B.StringAttr("private")
+            self.sink(fn)
+        self.op(func.CallOp(name, list(args), []))
+
     # ---- threads ---------------------------------------------------------------------------
     def parallel_for(self, n: int, bufs: Sequence[SSAValue],
                      body: Callable[["VectorKernelBuilder", list[SSAValue], SSAValue, SSAValue], None],

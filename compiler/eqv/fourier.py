@@ -32,9 +32,11 @@ def sh_size(lmax: int) -> int:
 
 @functools.lru_cache(maxsize=None)
 def grid_sizes(l1: int, l2: int, l3: int) -> tuple[int, int]:
-    """(n_θ, n_φ) that make the product of degrees l1, l2 projected on degree l3 exact."""
+    """(n_θ, n_φ) that make the product of degrees l1, l2 projected on degree l3 exact.
+
+    Any n_φ >= l1+l2+l3+1 is exact; an even n_φ measured faster in the llvm-cpu matmuls."""
     d = l1 + l2 + l3
-    return d // 2 + 1, d + 1
+    return d // 2 + 1, d + 1 + (d + 1) % 2
 
 
 @functools.lru_cache(maxsize=None)

@@ -39,7 +39,8 @@ def conv(kb: KernelBuilder, ins, outs, op) -> None:
 
 
 # ---- SIMD conv2d ---------------------------------------------------------------------------------
-# A 2-D convolution (groups 1, dilation 1, f32) as a GEMM over implicit im2col, no im2col buffer:
+# A 2-D convolution (groups 1, dilation 1, f32, constant weights) as a GEMM over implicit
+# im2col, with no im2col buffer:
 #
 # 1. the input is copied, zero-padded and split into stride phases, into a scratch
 #    xs[c, ph, pw, hq, wq] = xpad[c, hq·sh + ph, wq·sw + pw]: then the input of output pixel
@@ -50,8 +51,12 @@ def conv(kb: KernelBuilder, ins, outs, op) -> None:
 #    pixels are vector loads); results go to a scratch yp[m, p] (p over the padded width);
 # 3. each output row is read back from yp (its first OW columns), the bias and the fused
 #    epilogue are applied, and it is stored into y.
+#
 # Padding never reaches the hot loop; the columns ow >= OW of the padded width are wasted
-# lanes ((Wq - OW) / Wq). Parallel over blocks of MR output channels.
+# lanes ((Wq - OW) / Wq). Steps 1 and 2 are shared functions of the module, specialized only
+# on (stride, kernel size, MR) and taking the sizes at run time: a model with many conv shapes
+# (DenseNet) compiles them once. Parallel over input channels (1) and blocks of MR output
+# channels (2 + 3).
 import numpy as np  # noqa: E402
 from xdsl.dialects import builtin as B  # noqa: E402
 
@@ -80,18 +85,14 @@ class _Geo:
         self.mr = CONV_MR if self.m >= CONV_MR else self.m
         self.nv = CONV_NV
         self.nt = self.nv * LANES
-        self.np_ = -(-(self.oh * self.wq) // self.nt) * self.nt  # p extent, whole tiles
+        self.ntiles = -(-(self.oh * self.wq) // self.nt)
+        self.np_ = self.ntiles * self.nt  # p extent, whole tiles
         self.mb = -(-self.m // self.mr)
-        self.taps = [(kh, kw) for kh in range(self.kh) for kw in range(self.kw)]
         self.ktot = self.c * self.kh * self.kw
-        self.cu = max(1, 4 // len(self.taps)) if self.kh == 1 else 1  # channels unrolled (1xK convs)
         total = self.c * self.sh * self.sw * self.plane
         max_tap = ((self.kh - 1) // self.sh) * self.wq + (self.kw - 1) // self.sw
         last = (self.c * self.sh * self.sw - 1) * self.plane + self.np_ - 1 + max_tap
         self.xs_size = max(total, last + 1)
-
-    def tap_offset(self, kh, kw) -> int:
-        return ((kh % self.sh) * self.sw + (kw % self.sw)) * self.plane + (kh // self.sh) * self.wq + kw // self.sw
 
 
 @perf_kernel("conv")
@@ -130,17 +131,18 @@ class ConvKernel(PerfKernel):
         vt = kb.vt(B.f32)
         has_bias = len(op.inputs) > 2
         n_head = len(op.inputs)
-        y, xs, yp = outs[0], outs[1], outs[2]
-        out_shape = list(y.type.get_shape())
+        out_shape = list(outs[0].type.get_shape())
         epi_pos = {v: n_head + i for i, v in enumerate(epilogue.operands)} if epilogue is not None else {}
-        bufs = list(ins) + [y, xs, yp]
+        bufs = list(ins) + list(outs[:3])
         n_in = len(ins)
 
         with kb.loop(0, g.n) as n:
             # 1. pad + phase split: parallel over input channels
             def fill(kb, bufs, lo, hi):
-                x, xs = bufs[0], bufs[n_in + 1]
-                _fill_xs(kb, g, x, xs, bufs[-1], lo, hi)
+                x, xs, n = bufs[0], bufs[n_in + 1], bufs[-1]
+                args = [kb.dyn_view(x), kb.dyn_view(xs), kb.mul(n, g.c * g.h * g.w)] + [
+                    kb.idx(v) for v in (g.h, g.w, g.pt, g.pl, g.hq, g.wq, g.c, g.xs_size)] + [lo, hi]
+                kb.call_shared(f"tc_conv_fill_s{g.sh}x{g.sw}", args, lambda kb2, a: _fill_xs(kb2, g.sh, g.sw, *a))
 
             kb.parallel_for(g.c, bufs + [n], fill, work=2 * g.xs_size)
 
@@ -152,75 +154,35 @@ class ConvKernel(PerfKernel):
                 ebufs = {v: bufs[i] for v, i in epi_pos.items()}
                 with kb.loop(lo, hi) as mb:
                     def tiles(mrr):
-                        with kb.loop(0, g.np_ // g.nt) as pt:
-                            p0 = kb.mul(pt, g.nt)
-
-                            def step_index(civ, s):
-                                """(weight row k, input address of the tile's first pixel) of a step."""
-                                cu, kh, kw = s
-                                if isinstance(civ, list):  # (channel, kernel row) loop nest, kw unrolled
-                                    c, kh = civ
-                                    k = kb.add(kb.mul(c, g.kh * g.kw), kw)
-                                    k = kb.add(k, kb.mul(kh, g.kw))
-                                    # kh = q*sh + ph: tap offset (ph*sw + kw%sw)*plane + q*wq + kw//sw
-                                    q, ph = (kh, 0) if g.sh == 1 else (kb.divu(kh, g.sh), kb.remu(kh, g.sh))
-                                    off = kb.add(kb.mul(q, g.wq), (kw % g.sw) * g.plane + kw // g.sw)
-                                    if g.sh > 1:
-                                        off = kb.add(off, kb.mul(ph, g.sw * g.plane))
-                                    xb = kb.add(kb.add(kb.mul(c, g.sh * g.sw * g.plane), p0), off)
-                                    return k, xb
-                                if isinstance(civ, int):  # the remainder steps: absolute channels
-                                    c = kb.idx(civ + cu)
-                                else:
-                                    c = kb.add(kb.mul(civ, g.cu), cu) if g.cu > 1 else civ
-                                k = kb.add(kb.mul(c, g.kh * g.kw), kh * g.kw + kw)
-                                xb = kb.add(kb.add(kb.mul(c, g.sh * g.sw * g.plane), p0), g.tap_offset(kh, kw))
-                                return k, xb
-
-                            def a_scalar(r, x):
-                                return kb.load(wp, [mb, x[0], kb.idx(r)])
-
-                            def b_vector(v, x):
-                                return kb.vload(xs, [kb.add(x[1], v * LANES)], vt)
-
-                            if g.kh > 1:  # loops over (c, kh), the kw taps unrolled
-                                steps = [(0, None, kw) for kw in range(g.kw)]
-                                outer = [g.c, g.kh]
-                            else:
-                                steps = [(cu, kh, kw) for cu in range(g.cu) for kh, kw in g.taps]
-                                outer = g.c // g.cu
-                            accs = gemm_tile(kb, mr=mrr, nv=g.nv, vt=vt, outer=outer, steps=steps,
-                                             a_scalar=a_scalar, b_vector=b_vector, step_index=step_index)
-                            rest = g.c % g.cu if g.kh == 1 else 0
-                            if rest:
-                                c0 = (g.c // g.cu) * g.cu
-                                steps_r = [(c0 + cu, kh, kw) for cu in range(rest) for kh, kw in g.taps]
-                                accs = gemm_tile(kb, mr=mrr, nv=g.nv, vt=vt, outer=1, steps=steps_r,
-                                                 a_scalar=a_scalar, b_vector=b_vector,
-                                                 step_index=lambda _c, s: step_index(0, s), accs=accs)
-                            for r in range(mrr):
-                                m = kb.add(kb.mul(mb, g.mr), r)
-                                for v in range(g.nv):
-                                    kb.vstore(accs[r * g.nv + v], yp, [m, kb.add(p0, v * LANES)])
+                        name = f"tc_conv_tiles_k{g.kh}x{g.kw}_s{g.sh}x{g.sw}_mr{mrr}x{g.mr}"
+                        args = [kb.dyn_view(wp), kb.dyn_view(xs), kb.dyn_view(yp), mb] + [
+                            kb.idx(v) for v in (g.c, g.ktot, g.wq, g.plane, g.ntiles, g.np_)]
+                        kb.call_shared(name, args, lambda kb2, a: _tiles(kb2, g.kh, g.kw, g.sh, g.sw, mrr, g.mr, *a))
 
                     def rows(mrr):
-                        nov = -(-g.ow // LANES)
-                        masks = [None] * nov
-                        if g.ow % LANES:
-                            masks[-1] = kb.lane_mask(0, g.ow % LANES, LANES)
+                        nfull, tail = divmod(g.ow, LANES)
+                        tail_mask = kb.lane_mask(0, tail, LANES) if tail else None
                         with kb.loop(0, mrr) as r:
                             m = kb.add(kb.mul(mb, g.mr), r)
                             bv = kb.bcast(kb.load(bias, [m]), vt) if bias is not None else None
                             with kb.loop(0, g.oh) as oh:
-                                for v in range(nov):
-                                    p = kb.add(kb.mul(oh, g.wq), v * LANES)
-                                    val = kb.vload(yp, [m, p], vt) if masks[v] is None else kb.vmload(yp, [m, p], masks[v], vt)
+                                def one(j, mask):
+                                    p = kb.add(kb.mul(oh, g.wq), j)
+                                    val = kb.vload(yp, [m, p], vt) if mask is None else kb.vmload(yp, [m, p], mask, vt)
                                     if bv is not None:
                                         val = kb.addf(val, bv)
-                                    oidx = [n, m, oh, kb.idx(v * LANES)]
+                                    oidx = [n, m, oh, j]
                                     if epilogue is not None:
-                                        val = epilogue.apply(kb, val, ebufs, oidx, out_shape, masks[v], vt)
-                                    store_vec(kb, val, y, oidx, masks[v])
+                                        val = epilogue.apply(kb, val, ebufs, oidx, out_shape, mask, vt)
+                                    store_vec(kb, val, y, oidx, mask)
+
+                                if nfull == 1:
+                                    one(kb.idx(0), None)
+                                elif nfull:
+                                    with kb.loop(0, nfull) as jv:
+                                        one(kb.mul(jv, LANES), None)
+                                if tail:
+                                    one(kb.idx(nfull * LANES), tail_mask)
 
                     tail = g.m - (g.mb - 1) * g.mr
                     if tail == g.mr:
@@ -237,42 +199,82 @@ class ConvKernel(PerfKernel):
             kb.parallel_for(g.mb, bufs + [n], block, work=2 * g.m * g.ktot * g.oh * g.ow)
 
 
-def _fill_xs(kb, g: _Geo, x, xs, n, lo, hi) -> None:
-    """xs[c, ph, pw, hq, wq] = xpad[c, hq*sh+ph, wq*sw+pw] for c in [lo, hi); the slack after
-    the last channel is zeroed by the chunk holding it."""
+def _ceil_div_nonneg(kb, a, d: int):
+    """ceil(max(a, 0) / d) for a runtime index a."""
+    a = kb.max_(a, 0)
+    return kb.divu(kb.add(a, d - 1), d) if d > 1 else a
+
+
+def _fill_xs(kb, sh, sw, x, xs, xoff, h, w, pt, pl, hq, wq, c_total, xs_size, lo, hi) -> None:
+    """xs[c, ph, pw, hq, wq] = xpad[c, hq*sh+ph, wq*sw+pw] for channels c in [lo, hi), sizes at run
+    time; the slack past the last channel (read by the last tiles' wasted lanes) is zeroed by the
+    chunk that holds the last channel."""
     zero = kb.const(0.0, B.f32)
+    plane = kb.mul(hq, wq)
+
+    def zero_run(start, end):
+        with kb.loop(start, end) as i:
+            kb.store(zero, xs, [i])
+
     with kb.loop(lo, hi) as c:
-        for ph in range(g.sh):
+        for ph in range(sh):
             # rows hq whose source row ih = hq*sh + ph - pt lies in [0, H)
-            h_lo = max(0, -(-(g.pt - ph) // g.sh))
-            h_hi = min(g.hq, -(-(g.h + g.pt - ph) // g.sh))
-            for pw in range(g.sw):
-                w_lo = max(0, -(-(g.pl - pw) // g.sw))
-                w_hi = min(g.wq, -(-(g.w + g.pl - pw) // g.sw))
-                base = kb.add(kb.mul(c, g.sh * g.sw * g.plane), (ph * g.sw + pw) * g.plane)
+            h_lo = kb.min_(_ceil_div_nonneg(kb, kb.sub(pt, ph), sh), hq)
+            h_hi = kb.max_(kb.min_(_ceil_div_nonneg(kb, kb.sub(kb.add(h, pt), ph), sh), hq), h_lo)
+            for pw in range(sw):
+                w_lo = kb.min_(_ceil_div_nonneg(kb, kb.sub(pl, pw), sw), wq)
+                w_hi = kb.max_(kb.min_(_ceil_div_nonneg(kb, kb.sub(kb.add(w, pl), pw), sw), wq), w_lo)
+                base = kb.mul(kb.add(kb.mul(c, sh * sw), ph * sw + pw), plane)
+                zero_run(base, kb.add(base, kb.mul(h_lo, wq)))
+                with kb.loop(h_lo, h_hi) as q:
+                    row = kb.add(base, kb.mul(q, wq))
+                    ih = kb.sub(kb.add(kb.mul(q, sh), ph), pt)
+                    src = kb.add(xoff, kb.mul(kb.add(kb.mul(c, h), ih), w))  # x[n, c, ih, 0]
+                    zero_run(row, kb.add(row, w_lo))
+                    with kb.loop(w_lo, w_hi) as j:
+                        iw = kb.sub(kb.add(kb.mul(j, sw), pw), pl)
+                        kb.store(kb.load(x, [kb.add(src, iw)]), xs, [kb.add(row, j)])
+                    zero_run(kb.add(row, w_hi), kb.add(row, wq))
+                zero_run(kb.add(base, kb.mul(h_hi, wq)), kb.add(base, plane))
+        with kb.if_(kb.cmpi(c, kb.sub(c_total, 1), "eq")):
+            zero_run(kb.mul(kb.mul(c_total, sh * sw), plane), xs_size)
 
-                def zero_run(start, count):
-                    if count > 0:
-                        with kb.loop(0, count) as i:
-                            kb.store(zero, xs, [kb.add(kb.add(base, start), i)])
 
-                zero_run(0, h_lo * g.wq)
-                if h_hi > h_lo:
-                    with kb.loop(h_lo, h_hi) as hq:
-                        row = kb.add(base, kb.mul(hq, g.wq))
-                        ih = kb.sub(kb.add(kb.mul(hq, g.sh), ph), g.pt)
-                        for a, b_ in ((0, w_lo), (max(w_hi, w_lo), g.wq)):
-                            if b_ > a:
-                                with kb.loop(a, b_) as wq:
-                                    kb.store(zero, xs, [kb.add(row, wq)])
-                        if w_hi > w_lo:
-                            with kb.loop(w_lo, w_hi) as wq:
-                                iw = kb.sub(kb.add(kb.mul(wq, g.sw), pw), g.pl)
-                                kb.store(kb.load(x, [n, c, ih, iw]), xs, [kb.add(row, wq)])
-                zero_run(max(h_hi, h_lo) * g.wq, (g.hq - max(h_hi, h_lo)) * g.wq)
-        # slack past the last plane (read by the last tiles' wasted lanes)
-        total = g.c * g.sh * g.sw * g.plane
-        if g.xs_size > total:
-            with kb.if_(kb.cmpi(c, g.c - 1, "eq")):
-                with kb.loop(total, g.xs_size) as i:
-                    kb.store(zero, xs, [i])
+def _tiles(kb, kh_n, kw_n, sh, sw, mr, mr_pack, wp, xs, yp, mb, c_n, ktot, wq, plane, ntiles, np_) -> None:
+    """All pixel tiles of output-channel block mb: yp[mb*MR + r, p0 : p0 + 32] for r < mr."""
+    vt = kb.vt(B.f32)
+    nv = CONV_NV
+    nt = nv * LANES
+    with kb.loop(0, ntiles) as pt:
+        p0 = kb.mul(pt, nt)
+        wrow = kb.mul(mb, ktot)  # first packed weight row of the block
+
+        def step_index(civ, s):
+            """(index of the packed weight row's first element, input address of the tile)."""
+            if isinstance(civ, list):
+                c, kh = civ
+            else:
+                c, kh = civ, kb.idx(0)
+            kw = s
+            k = kb.add(kb.add(kb.mul(c, kh_n * kw_n), kb.mul(kh, kw_n)), kw)
+            # kh = q*sh + ph: the tap reads phase (ph, kw % sw) at row offset q, column kw // sw
+            q, ph = (kh, None) if sh == 1 else (kb.divu(kh, sh), kb.remu(kh, sh))
+            off = kb.add(kb.mul(q, wq), kb.add(kb.mul(kb.idx(kw % sw), plane), kw // sw))
+            if ph is not None:
+                off = kb.add(off, kb.mul(kb.mul(ph, sw), plane))
+            xb = kb.add(kb.add(kb.mul(kb.mul(c, sh * sw), plane), p0), off)
+            return kb.mul(kb.add(wrow, k), mr_pack), xb
+
+        def a_scalar(r, x):
+            return kb.load(wp, [kb.add(x[0], r)])
+
+        def b_vector(v, x):
+            return kb.vload(xs, [kb.add(x[1], v * LANES)], vt)
+
+        outer = [c_n, kb.idx(kh_n)] if kh_n > 1 else c_n
+        accs = gemm_tile(kb, mr=mr, nv=nv, vt=vt, outer=outer, steps=list(range(kw_n)),
+                         a_scalar=a_scalar, b_vector=b_vector, step_index=step_index)
+        for r in range(mr):
+            row = kb.mul(kb.add(kb.mul(mb, mr_pack), r), np_)
+            for v in range(nv):
+                kb.vstore(accs[r * nv + v], yp, [kb.add(kb.add(row, p0), v * LANES)])

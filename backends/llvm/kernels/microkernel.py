@@ -105,12 +105,12 @@ def gemm_tile(kb, *, mr: int, nv: int, vt: B.VectorType, outer: int | Sequence[i
                     accs[r * nv + v] = kb.fma(a, bs[v], accs[r * nv + v])
         return accs
 
-    bounds = [outer] if isinstance(outer, int) else list(outer)
-    if any(b <= 0 for b in bounds) or not steps:
+    bounds = [outer] if not isinstance(outer, (list, tuple)) else list(outer)
+    if any(isinstance(b, int) and b <= 0 for b in bounds) or not steps:
         return accs
     if len(bounds) > 1:  # a loop nest: step_index gets the list of induction variables
         return kb.fold(bounds, accs, lambda ivs, a: body(ivs, a))
-    if bounds[0] == 1:
+    if isinstance(bounds[0], int) and bounds[0] == 1:
         return body(kb.idx(0), accs)
     return kb.fold(bounds, accs, lambda ivs, a: body(ivs[0], a))
 
