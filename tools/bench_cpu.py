@@ -8,9 +8,10 @@ stages, Gemm 2048→10), `minilm` (the trained all-MiniLM-L6-v2, batch 1, 128 to
 and `resnet18` (random weights, 1×3×224×224).
 
 For every workload and thread count, tensorc and onnxruntime run side by side in
-the same process, *interleaved* (turns of ~50 ms of calls each until the time
-budget is spent), so machine noise hits them alike (numpy runs after them: its
-BLAS threads keep spinning after a call); the table gives medians, the compile
+the same process, *interleaved* (turns of ~0.3 s of calls each, 0.1 s apart,
+until the time budget is spent), so machine noise hits them alike while an
+engine's still-spinning idle threads hardly touch the other's turn (numpy runs
+after them: its BLAS threads keep spinning long after a call); the table gives medians, the compile
 time (tensorc: import + compile; onnxruntime: session creation), the ratio to
 onnxruntime at the same thread count, and the largest difference of tensorc's
 output from onnxruntime's (relative to the output's largest magnitude).
@@ -43,6 +44,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 WORKLOADS = ["mlp_b1", "mlp_b64", "convnet", "minilm", "resnet18"]
+TURN_S = 0.3    # work per turn of one engine
+PAUSE_S = 0.1   # idle time before each turn
 ENGINES = ["tensorc", "onnxruntime", "numpy"]
 
 
@@ -157,17 +160,20 @@ def interleaved(fns: dict[str, Callable], budget_s: float, min_runs: int = 5) ->
     for f in fns.values():  # warm up (first-call costs, thread pools)
         f()
         f()
-    # calls per turn: about 50 ms of work each (an engine's idle threads may still spin
-    # for a while after its turn: only the first calls of the next turn can feel it)
+    # calls per turn: about TURN_S of work each, then a short pause. An engine's idle
+    # threads keep spinning for a while after its turn (onnxruntime's for tens of ms): on
+    # a 2-core machine a spinning thread halves the next engine's second core, so turns
+    # are long and separated by a pause, and only a turn's first call can feel it.
     per_turn = {}
     for k, f in fns.items():
         t0 = time.perf_counter()
         f()
-        per_turn[k] = max(1, min(500, int(0.05 / max(time.perf_counter() - t0, 1e-6))))
+        per_turn[k] = max(1, min(2000, int(TURN_S / max(time.perf_counter() - t0, 1e-6))))
     start = time.perf_counter()
     while True:
         for k, f in fns.items():
             s = timings[k].samples
+            time.sleep(PAUSE_S)
             for _ in range(per_turn[k]):
                 t0 = time.perf_counter()
                 f()
@@ -295,16 +301,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tensorc bench cpu", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", metavar="FILE", help="write the records as a JSON list to FILE")
-    p.add_argument("--quick", action="store_true", help="short time budget per measurement (about 0.5 s)")
+    p.add_argument("--quick", action="store_true", help="short time budget per measurement (1.5 s instead of 6)")
     p.add_argument("--threads", type=_threads_arg, default=None, metavar="N,M",
                    help="thread counts, comma separated ('all' = every core; default: 1,all)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), metavar="W,...",
                    help=f"subset of {','.join(WORKLOADS)}")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                   help="time budget of each (workload, threads) measurement (default 4, --quick 0.5)")
+                   help="time budget of each (workload, threads) measurement (default 6, --quick 1.5)")
     args = p.parse_args(list(argv) if argv is not None else None)
     threads = args.threads or _threads_arg("1,all")
-    budget = args.budget if args.budget is not None else (0.5 if args.quick else 4.0)
+    budget = args.budget if args.budget is not None else (1.5 if args.quick else 6.0)
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for w in names:
         if w not in WORKLOADS:

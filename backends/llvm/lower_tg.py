@@ -9,6 +9,14 @@ kernel function whose body is a loop nest; identical kernels are emitted once.
   (the layout is recorded on the module as `cpu.weights`),
 - intermediates are `memref.alloc`s, placed into the arena by `plan-memory`,
 - reshapes are zero-copy `cpu.view`s of their operand.
+
+Matmul/gemm/conv/softmax/layer norm/max pool groups go to the SIMD perf kernels
+(`kernels/microkernel.py`) when they apply: their constant operands are repacked
+at compile time into the layout the kernel wants (stored in the WeightStore under
+`<name>.packed`, the original dropped when nothing else reads it), scratch buffers
+they ask for are arena allocations, and the functions they outline (parallel
+bodies, shared microkernels) are added to the module. A weight gets its blob
+view on first use, so an unused original layout takes no space.
 """
 
 from __future__ import annotations

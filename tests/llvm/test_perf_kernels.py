@@ -190,6 +190,22 @@ def test_gemm_relu_with_shared_intermediate_is_not_fused():
     _check(model, {"x": _randn(3, 10)})
 
 
+# ---- max pool -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape,k,s", [((1, 16, 32, 32), (2, 2), (2, 2)), ((2, 3, 37, 41), (3, 3), (2, 2)),
+                                       ((1, 4, 20, 50), (3, 3), (1, 1)), ((1, 5, 8, 8), (2, 3), (1, 2))])
+def test_max_pool_simd_matches_reference_with_nans(shape, k, s):
+    oh, ow = (shape[2] - k[0]) // s[0] + 1, (shape[3] - k[1]) // s[1] + 1
+    model = _model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=list(k), strides=list(s))],
+                   [("x", list(shape))], [("y", [shape[0], shape[1], oh, ow])])
+    x = _randn(*shape)
+    x.flat[::97] = np.nan  # the reference's rule: a leading NaN stays, later NaNs are skipped
+    prog = tensorc.import_onnx(model)
+    ref = tensorc.compile(prog, target="reference")(x=x)["y"]
+    for t in (1, 2):
+        np.testing.assert_array_equal(tensorc.compile(prog, target="llvm-cpu", threads=t)(x=x)["y"], ref)
+    assert "vector.shuffle" in _kernel_ops(model) or s[1] == 1
+
+
 # ---- softmax / layer norm rows ------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [[2, 3, 37], [4, 12, 128], [5, 16], [3, 100]])
 def test_softmax_and_layer_norm_rows(shape):

@@ -1,4 +1,6 @@
-"""Convolution (direct, any rank, groups, dilation, padding)."""
+"""Convolution: the SIMD conv2d kernel (`ConvKernel` below: f32, groups 1, dilation 1,
+constant weights) and the plain direct loop nest for everything else (any rank,
+groups, dilation, padding, element type)."""
 
 from __future__ import annotations
 

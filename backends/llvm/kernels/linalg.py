@@ -1,7 +1,10 @@
 """Matrix products: matmul (numpy semantics, batched with broadcasting) and gemm.
 
-Loop order i-k-j keeps the innermost loop contiguous in B and C, which LLVM
-vectorizes into FMAs; the register-blocked kernels build on this.
+f32 products run on the SIMD microkernel (`MatmulKernel` below: register-blocked
+tiles, weights pre-packed into panels at compile time, fused epilogues, threads).
+The plain kernels (`matmul`, `gemm`) cover the rest — other element types, 1-D
+operands, a transposed B that is not a constant — with i-k-j loops whose
+innermost loop is contiguous in B and C (LLVM vectorizes it).
 """
 
 from __future__ import annotations

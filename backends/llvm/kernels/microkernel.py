@@ -90,29 +90,40 @@ def gemm_tile(kb, *, mr: int, nv: int, vt: B.VectorType, outer: int | Sequence[i
     bounds of a loop nest (kiv is then the list of induction variables); the `steps` are
     unrolled in its body; `step_index` computes once per step what the
     loads need (an index, a base address). Returns the accumulators (row-major)."""
+    # a tile of fewer than 4 vectors would wait on the FMA latency: then each unrolled step
+    # accumulates into its own copy of the tile, and the copies are added at the end
+    tile = mr * nv
+    split = min(len(steps), -(-4 // tile)) if tile < 4 and accs is None else 1
     if accs is None:
         zero = kb.vconst(0.0, vt)
-        accs = [zero] * (mr * nv)
+        accs = [zero] * (tile * split)
 
     def body(kiv, accs):
         accs = list(accs)
-        for s in steps:
+        for i, s in enumerate(steps):
             x = step_index(kiv, s)
+            base = (i % split) * tile
             bs = [b_vector(v, x) for v in range(nv)]
             for r in range(mr):
                 a = kb.bcast(a_scalar(r, x), vt)
                 for v in range(nv):
-                    accs[r * nv + v] = kb.fma(a, bs[v], accs[r * nv + v])
+                    accs[base + r * nv + v] = kb.fma(a, bs[v], accs[base + r * nv + v])
         return accs
+
+    def merged(accs):
+        out = list(accs[:tile])
+        for k in range(1, split):
+            out = [kb.addf(o, a) for o, a in zip(out, accs[k * tile:(k + 1) * tile])]
+        return out
 
     bounds = [outer] if not isinstance(outer, (list, tuple)) else list(outer)
     if any(isinstance(b, int) and b <= 0 for b in bounds) or not steps:
-        return accs
+        return merged(accs)
     if len(bounds) > 1:  # a loop nest: step_index gets the list of induction variables
-        return kb.fold(bounds, accs, lambda ivs, a: body(ivs, a))
+        return merged(kb.fold(bounds, accs, lambda ivs, a: body(ivs, a)))
     if isinstance(bounds[0], int) and bounds[0] == 1:
-        return body(kb.idx(0), accs)
-    return kb.fold(bounds, accs, lambda ivs, a: body(ivs[0], a))
+        return merged(body(kb.idx(0), accs))
+    return merged(kb.fold(bounds, accs, lambda ivs, a: body(ivs[0], a)))
 
 
 # ---- epilogues -----------------------------------------------------------------------------------
