@@ -24,3 +24,6 @@ conformance: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+bench: $(STAMP)
+	$(VENV)/bin/tensorc bench cpu --json out/bench_cpu.json
