@@ -63,16 +63,7 @@ _LIBM = {
 _ICMP = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5, "ult": 6, "ule": 7, "ugt": 8, "uge": 9}
 
 
-def _suffix(t: Attribute) -> str:
-    if isinstance(t, B.Float32Type):
-        return "f32"
-    if isinstance(t, B.Float64Type):
-        return "f64"
-    if isinstance(t, B.Float16Type):
-        return "f16"
-    if isinstance(t, B.IntegerType):
-        return f"i{t.width.data}"
-    raise NotImplementedError(str(t))
+_suffix = vector_to_llvm._elem_suffix  # intrinsic name suffix of a scalar type (one definition)
 
 
 class _FuncTranslator:
