@@ -6,11 +6,11 @@ name (`conv`, `reduce_sum`) to its class; `TG` is the xDSL Dialect.
 
 from xdsl.ir import Dialect
 
-from . import elementwise, nn, shape
+from . import elementwise, lowbit, nn, shape
 from .base import SRC, AttrSpec, TGOp, from_attr, to_attr
 from .weight import ConstantOp, WeightOp
 
-OPS: dict[str, type[TGOp]] = {**elementwise.OPS, **nn.OPS, **shape.OPS}
+OPS: dict[str, type[TGOp]] = {**elementwise.OPS, **nn.OPS, **shape.OPS, **lowbit.OPS}
 
 TG = Dialect("tg", [WeightOp, ConstantOp, *OPS.values()], [])
 

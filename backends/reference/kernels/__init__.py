@@ -73,3 +73,4 @@ def kernel(*names: str):
 # the family modules register their kernels on import
 from . import activation, bfp, elementwise, misc, nn, reduce, shape  # noqa: E402,F401
 from . import eqv  # noqa: E402,F401  (eqv.* ops: tensorc.eqv.reference)
+from . import lowbit  # noqa: E402,F401  (tg.matmul_nbits)
