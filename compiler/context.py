@@ -44,4 +44,9 @@ def tensorc_dialects():
 
         return MEM
 
-    return {"tg": tg, "cpu": cpu, "bfp": bfp, "eqv": eqv, "mem": mem}
+    def lut():
+        from tensorc.dialects.lut import LUT
+
+        return LUT
+
+    return {"tg": tg, "cpu": cpu, "bfp": bfp, "eqv": eqv, "mem": mem, "lut": lut}
