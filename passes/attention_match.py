@@ -264,6 +264,155 @@ def _match_linear(v: SSAValue, st: Statics) -> Projection | None:
 
 
 # ---------------------------------------------------------------------------
+# what feeds a projection: a normalization with a static affine (bfp-rearrange{score=static})
+# ---------------------------------------------------------------------------
+#: ops that move data without touching the channel axis when it stays last
+_KEEP_LAST = {"reshape", "flatten", "squeeze", "unsqueeze", "identity"}
+_NORM_OPS = {"layer_normalization", "rms_normalization"}
+
+
+@dataclass(eq=False)
+class InputNorm:
+    """The projection's input is n·gamma + beta along its contracted (channel) axis, where n is
+    normalized over that axis (mean square 1 per row): LayerNorm or RMSNorm, as one op or written out."""
+
+    op: Operation  # the normalization op, or the op dividing/multiplying by the per-row scale
+    kind: str  # "layer_normalization", "rms_normalization" or "decomposed"
+    gamma: np.ndarray  # [C] float64: every static per-channel scale after the norm, multiplied
+    beta: np.ndarray  # [C] float64: every static per-channel shift after the norm (zeros if none)
+
+    def describe(self) -> str:
+        src = self.op.attributes.get("src")
+        return f"{self.kind} '{src.data}'" if isinstance(src, B.StringAttr) else self.kind
+
+
+def _channel_vector(v: SSAValue, st: Statics, shape: tuple, axis: int) -> np.ndarray | None:
+    """A static operand that broadcasts against a tensor of `shape` and varies only along `axis`
+    (or is a scalar): its values along that axis, float64 [shape[axis]]; else None."""
+    vs = dtypes.shape_of(v.type)
+    if len(vs) > len(shape):
+        return None
+    off = len(shape) - len(vs)
+    if any(d != 1 and i + off != axis for i, d in enumerate(vs)):
+        return None
+    val = st.value(v)
+    if val is None:
+        return None
+    return np.broadcast_to(np.asarray(val, np.float64).reshape(-1), (shape[axis],)).copy()
+
+
+def _ancestors(v: SSAValue, st: Statics, depth: int) -> set:
+    """Dynamic values `v` is computed from, up to `depth` ops back (v included)."""
+    seen, frontier = {v}, [v]
+    for _ in range(depth):
+        nxt = []
+        for x in frontier:
+            op = x.owner
+            if isinstance(op, Operation):
+                for o in op.operands:
+                    if o not in seen and not st.is_static(o):
+                        seen.add(o)
+                        nxt.append(o)
+        frontier = nxt
+    return seen
+
+
+def _is_row_normalization(op: Operation, st: Statics, axis: int) -> bool:
+    """`a · r` or `a / r` with r one value per row (size 1 along `axis`) computed from a mean over
+    `axis` of something computed from a: the written-out LayerNorm/RMSNorm (x·rsqrt(mean(x²)+eps),
+    (x-μ)/sqrt(mean((x-μ)²)+eps))."""
+    name = _short(op)
+    if name not in ("mul", "div") or any(st.is_static(o) for o in op.operands):
+        return False
+    out = dtypes.shape_of(op.results[0].type)
+    cands = [(0, 1), (1, 0)] if name == "mul" else [(0, 1)]
+    for ai, ri in cands:
+        a, r = op.operands[ai], op.operands[ri]
+        rs = dtypes.shape_of(r.type)
+        if dtypes.shape_of(a.type) != out or len(rs) != len(out) or rs[axis] != 1:
+            continue
+        for x in _ancestors(r, st, 6):
+            red = x.owner
+            if not (isinstance(red, TGOp) and _short(red) == "reduce_mean"):
+                continue
+            rank = len(dtypes.shape_of(red.operands[0].type))
+            if sorted(a_ % rank for a_ in red.attr("axes")) != [axis]:
+                continue
+            if a in _ancestors(red.operands[0], st, 3):
+                return True
+    return False
+
+
+def input_norm(proj: Projection, st: Statics) -> InputNorm | None:
+    """The normalization the projection's input comes from, with the static affine applied after it.
+
+    Walks back from x (the channel axis is x's last, the one the projection contracts) through
+    reshapes that keep that axis, transposes (the axis is followed), and elementwise scales/shifts
+    by static per-channel vectors (accumulated into gamma, beta), to a tg.layer_normalization /
+    tg.rms_normalization over exactly that axis, or its written-out form. None when there is none.
+    """
+    v = proj.x
+    shape = dtypes.shape_of(v.type)
+    if not shape:
+        return None
+    axis = len(shape) - 1
+    C = shape[axis]
+    gamma, beta = np.ones(C), np.zeros(C)  # x = gamma·u + beta, u the value reached so far
+    for _ in range(64):
+        op = v.owner
+        if not isinstance(op, TGOp):
+            return None
+        name = _short(op)
+        shape = dtypes.shape_of(v.type)
+        if name in _KEEP_LAST:
+            src_shape = dtypes.shape_of(op.operands[0].type)
+            if axis != len(shape) - 1 or not src_shape or src_shape[-1] != shape[-1]:
+                return None
+            v, axis = op.operands[0], len(src_shape) - 1
+            continue
+        if name == "transpose":
+            perm = op.attr("perm") or list(reversed(range(len(shape))))
+            v, axis = op.operands[0], int(perm[axis])
+            continue
+        if name in _NORM_OPS:
+            rank = len(shape)
+            if op.results[0] is not v or axis != rank - 1 or op.attr("axis") % rank != rank - 1:
+                return None
+            scale = _channel_vector(op.operands[1], st, shape, axis)
+            bias = _channel_vector(op.operands[2], st, shape, axis) if len(op.operands) > 2 else np.zeros(C)
+            if scale is None or bias is None:
+                return None
+            return InputNorm(op, name, gamma * scale, beta + gamma * bias)
+        if name in ("mul", "add", "sub", "div"):
+            dyn = [i for i, o in enumerate(op.operands) if not st.is_static(o)]
+            if len(dyn) == 2 and name in ("mul", "div"):
+                return InputNorm(op, "decomposed", gamma, beta) if _is_row_normalization(op, st, axis) else None
+            if len(dyn) != 1:
+                return None
+            di = dyn[0]
+            c = _channel_vector(op.operands[1 - di], st, shape, axis)
+            if c is None:
+                return None
+            if name == "mul":
+                gamma = gamma * c
+            elif name == "add":
+                beta = beta + gamma * c
+            elif name == "sub":
+                if di == 0:
+                    beta = beta - gamma * c
+                else:  # c - u
+                    beta, gamma = beta + gamma * c, -gamma
+            else:
+                if di != 0:
+                    return None
+                gamma = gamma / c
+            v = op.operands[di]
+            continue
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------
 # label propagation
 # ---------------------------------------------------------------------------
 class Tracer:
@@ -740,4 +889,4 @@ def rotation_matrices(rot: "Rotation", proj: Projection, head_of_col: np.ndarray
 
 
 __all__ = ["Rotation", "rotation_matrix", "rotation_matrices", "Projection", "Table", "Labels", "Rope", "Site", "Statics", "NotAttention", "find_sites", "capture",
-           "slice_scores", "column_permutation", "permuted_table", "match_projection"]
+           "slice_scores", "column_permutation", "permuted_table", "match_projection", "InputNorm", "input_norm"]

@@ -1,6 +1,7 @@
 """bfp-rearrange: permute K's channels per layer and head so that similar magnitudes share BFP blocks.
 
     -p 'bfp-rearrange{score=weight-norm block=16}'
+    -p 'bfp-rearrange{score=static block=16}'
     -p 'bfp-rearrange{score=calibration format=bfp12 block=16 samples="calib.npz"}'
 
 Outlier channels of K set the shared exponent of every block they sit in and
@@ -31,9 +32,16 @@ Scores:
 * ``weight-norm`` (the paper's K-sort): a channel's score is the L2 norm of its
   row of W_k (with its bias as one more entry); channels are sorted by it,
   largest first. Needs no data.
+* ``static``: a data-free estimate of each channel's power that also uses what
+  feeds the projection. When x (the K projection's input) is the output of a
+  LayerNorm/RMSNorm over the channels with static γ, β (a norm op or its
+  written-out form, found through reshapes/transposes by
+  `attention_match.input_norm`), E[k_c²] ≈ Σ_i W_ic² γ_i² + (Σ_i W_ic β_i + b_c)²
+  (normalized inputs modelled as uncorrelated, zero mean, unit power). Without
+  such a norm it falls back to the row norms, i.e. to ``weight-norm``.
 * ``calibration``: sample inputs (``samples="FILE.npz"`` with one array per
   model input, or `use_samples({...})` from Python) are run through the fp32
-  model. Candidates: the weight-norm sort, the sort by RMS of k over the
+  model. Candidates: the weight-norm and static sorts, the sort by RMS of k over the
   samples, and "isolate" (outliers first, their block topped up with the
   channels that matter least to the logits, E[q^2]E[k^2], then the rest by
   RMS). For each KV head the pass keeps the candidate that raises the SQNR of
@@ -81,6 +89,7 @@ from .attention_match import (
     capture,
     column_permutation,
     find_sites,
+    input_norm,
     permuted_table,
     rotation_matrices,
     slice_scores,
@@ -88,7 +97,7 @@ from .attention_match import (
 from .bfp_quantize_kv import resolve_format
 from .weights import current_weights
 
-SCORES = ("weight-norm", "calibration")
+SCORES = ("weight-norm", "static", "calibration")
 _SAMPLES: ContextVar[dict | None] = ContextVar("tensorc_bfp_samples", default=None)
 _LAST: list[dict] = []
 
@@ -198,6 +207,43 @@ def _weight_norm_scores(site: Site, st: Statics) -> np.ndarray:
             raise NotAttention("the K bias is not available")
         sq = sq + np.asarray(b, np.float64).reshape(-1) ** 2
     return np.sqrt(sq)[site.k_cols]
+
+
+def _static_scores(site: Site, st: Statics) -> tuple[np.ndarray, str]:
+    """[Hkv, D]: a data-free estimate of the RMS of each K channel, and where it came from.
+
+    With K = (n·γ + β) @ W_k + b_k and n normalized over the channels (LayerNorm/RMSNorm: mean
+    square 1 per row), modelling the n_i as uncorrelated with E[n_i] = 0, E[n_i²] = 1 gives
+
+        E[k_c²] ≈ Σ_i W_ic² γ_i²  +  (Σ_i W_ic β_i + b_c)²
+
+    (the spread the norm's scale leaves, plus the channel's static mean). Without a norm before
+    the projection (attention_match.input_norm finds none) it is the paper's row norm (γ = 1,
+    β = 0), so the score then equals weight-norm. tg.gemm's alpha/beta are included.
+    """
+    p = site.k.proj
+    W = st.value(p.matmul.operands[p.weight_operand])
+    if W is None:
+        raise NotAttention("the K weights are not available (no weight store)")
+    W = np.asarray(W, np.float64)
+    if p.weight_axis == 0:  # [N, C] (gemm transB) -> [C, N]
+        W = W.T
+    alpha = beta_b = 1.0
+    if p.matmul.name == "tg.gemm":
+        alpha, beta_b = float(p.matmul.attr("alpha")), float(p.matmul.attr("beta"))
+    b = np.zeros(W.shape[1])
+    if p.bias_op is not None:
+        bv = st.value(p.bias_op.operands[p.bias_operand])
+        if bv is None:
+            raise NotAttention("the K bias is not available")
+        b = np.asarray(bv, np.float64).reshape(-1) * (beta_b if p.bias_op is p.matmul else 1.0)
+    norm = input_norm(p, st)
+    if norm is None:
+        gamma, shift, source = np.ones(W.shape[0]), np.zeros(W.shape[0]), "row norms (no norm before the K projection)"
+    else:
+        gamma, shift, source = norm.gamma, norm.beta, norm.describe()
+    power = alpha**2 * ((W * W) * (gamma * gamma)[:, None]).sum(axis=0) + (alpha * (shift @ W) + b) ** 2
+    return np.sqrt(power)[site.k_cols], source
 
 
 def _lead_view(x: np.ndarray, lead: tuple, tail: int = 2) -> np.ndarray:
@@ -427,8 +473,10 @@ class BfpRearrange(ModulePass):
         D = site.head_dim
         ident = np.arange(D)
         scores: dict[str, np.ndarray] = {}
+        source = None
         try:
             scores["weight-norm"] = _weight_norm_scores(site, st)
+            scores["static"], source = _static_scores(site, st)
         except NotAttention:
             if cal is None:
                 raise
@@ -439,14 +487,16 @@ class BfpRearrange(ModulePass):
         for g in range(site.num_kv_heads):
             qh = [int(h) for h in np.nonzero(site.kv_of_q == g)[0]]
             row = dict(kv_head=g, q_heads=qh, layout=layout.kind)
+            if source is not None:
+                row["static_source"] = source
             options = {name: layout.perm(order_sorted(layout.unit_scores(sc[g]))) for name, sc in scores.items()}
             if cal is not None:
                 us = layout.unit_scores(scores["calibration-rms"][g])
                 imp = layout.unit_scores(np.sqrt(q2[g])) ** 2 * us**2
                 options["calibration-isolate"] = layout.perm(order_isolated(us, imp, layout.per_block))
-            if self.score == "weight-norm":
-                perm = options["weight-norm"]
-                row.update(action="weight-norm", perm=perm.tolist())
+            if self.score in ("weight-norm", "static"):
+                perm = options[self.score]
+                row.update(action=self.score, perm=perm.tolist())
             else:
                 base = cal.logits_sqnr(g, ident, fmt)
                 best, best_db = "none", base
@@ -576,6 +626,8 @@ def _print_report(rows: list[dict]) -> None:
     for r in rows:
         head = f"site {r['site']} '{r['name']}'" + (f" kv-head {r['kv_head']}" if r.get("kv_head") is not None else "")
         text = f"bfp-rearrange: {head}: {r['action']}"
+        if r["action"] == "static" and r.get("static_source"):
+            text += f" (from {r['static_source']})"
         if r.get("layout") in ("pairs", "tables"):
             text += f" (RoPE {r['layout']})"
         if "logits_sqnr_before" in r:

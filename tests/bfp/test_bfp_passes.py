@@ -82,7 +82,8 @@ def test_recognition(model, name):
     assert find_sites(prog.module, None)  # structure only: no weight values needed
 
 
-CASES = [("bert", "weight-norm", "block=4"), ("bert", "calibration", "block=8"),
+CASES = [("bert", "weight-norm", "block=4"), ("bert", "static", "block=4"), ("bert", "calibration", "block=8"),
+         ("rope", "static", "block=8"),
          ("rope", "weight-norm", "block=8"), ("rope", "weight-norm", "block=16"),
          ("rope", "calibration", "block=8 rope=tables"), ("fused", "weight-norm", "block=4"),
          ("fused", "calibration", "format=bfp16 block=8"), ("attention", "weight-norm", "block=2")]
@@ -95,8 +96,8 @@ def test_rearrange_keeps_qk_and_outputs(model, name, score, opts):
         new = tensorc.lower(prog, f"bfp-rearrange{{score={score} {opts}}}")
     rows = bfp_rearrange.last_report()
     assert rows and all(r.get("qk_rel_change", 0.0) <= 1e-5 for r in rows)
-    if score == "weight-norm":
-        assert all(r["action"] == "weight-norm" for r in rows), rows
+    if score in ("weight-norm", "static"):
+        assert all(r["action"] == score for r in rows), rows
     before, out0 = _scores(prog, inputs)
     after, out1 = _scores(new, inputs)
     for a, b in zip(before, after):  # every layer
@@ -206,3 +207,39 @@ def test_torch_frontend_graphs():
         for a, b in zip(before, after):
             assert np.linalg.norm(b - a) <= 1e-5 * np.linalg.norm(a)
         np.testing.assert_allclose(out1[0], out0[0], rtol=1e-4, atol=1e-4 * np.abs(out0[0]).max())
+
+
+@pytest.mark.parametrize("name,kind", [("bert", "layer_normalization"), ("rope", "decomposed"), ("fused", None),
+                                       ("attention", None)])
+def test_input_norm_and_static_score(model, name, kind):
+    """The norm before each K projection is found (op or written out, through reshapes), with its
+    γ/β; the static score is E[k_c²] of normalized inputs (checked by sampling); without a norm
+    it is the weight-norm order."""
+    from tensorc.passes.attention_match import Statics, input_norm
+    from tensorc.passes.bfp_rearrange import _static_scores, _weight_norm_scores
+
+    prog, _, _ = model(name)
+    st = Statics(prog.weights)
+    for site in find_sites(prog.module, prog.weights):
+        norm = input_norm(site.k.proj, st)
+        scores, source = _static_scores(site, st)
+        if kind is None:
+            assert norm is None and source.startswith("row norms")
+            np.testing.assert_allclose(scores, _weight_norm_scores(site, st), rtol=1e-12)
+            continue
+        assert norm is not None and norm.kind == kind
+        # γ is the norm's own weight (torch: *.attn_norm.weight / LayerNorm weight), read through the graph
+        if kind == "layer_normalization":
+            np.testing.assert_array_equal(norm.gamma, st.value(norm.op.operands[1]).astype(np.float64))
+            np.testing.assert_array_equal(norm.beta, st.value(norm.op.operands[2]).astype(np.float64))
+        else:
+            names = [o.weight_name for o in prog.module.walk() if o.name == "tg.weight" and "attn_norm" in o.weight_name]
+            assert any(np.array_equal(norm.gamma, prog.weights[n].astype(np.float64)) for n in names)
+            assert not norm.beta.any()
+        # the estimate is the mean square of k for uncorrelated, zero-mean, unit-power normalized inputs
+        p = site.k.proj
+        W = np.asarray(st.value(p.matmul.operands[p.weight_operand]), np.float64)
+        b = np.asarray(st.value(p.bias_op.operands[p.bias_operand]), np.float64).reshape(-1)
+        n = np.random.default_rng(0).standard_normal((40000, W.shape[0]))
+        k = (n * norm.gamma + norm.beta) @ W + b
+        np.testing.assert_allclose(scores ** 2, np.mean(k * k, axis=0)[site.k_cols], rtol=0.05)
