@@ -11,9 +11,11 @@ The exact rule (rounding, zero blocks, subnormals, inf/NaN) is in
 from .formats import FAMILIES, FP_ELEMS, ROUNDINGS, Format, FpElem, parse_format
 from .metrics import channel_sqnr_db, cosine, sqnr_db
 from .numerics import QNAN_BITS, quantize, shared_exponents, zeroed_fraction
+from .packing import can_pack, pack, unpack
 
 __all__ = [
     "Format", "FpElem", "FP_ELEMS", "FAMILIES", "ROUNDINGS", "parse_format",
     "quantize", "shared_exponents", "zeroed_fraction", "QNAN_BITS",
     "sqnr_db", "channel_sqnr_db", "cosine",
+    "pack", "unpack", "can_pack",
 ]
