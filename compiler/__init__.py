@@ -26,16 +26,18 @@ def __getattr__(name):
     raise AttributeError(f"module 'tensorc' has no attribute '{name}'")
 
 
-def import_onnx(model, input_shapes=None, constants=None) -> "Program":
-    """An ONNX model (path, bytes or ModelProto) as a tg Program; see frontends.onnx.import_onnx."""
+def import_onnx(model, input_shapes=None, constants=None, quantize_weights=None) -> "Program":
+    """An ONNX model (path, bytes or ModelProto) as a tg Program; see frontends.onnx.import_onnx.
+    `quantize_weights="w4g128"` (or w2g64, ternary, ...): low-bit matmul weights (docs/lut.md §1)."""
     from tensorc.frontends.onnx import import_onnx as _imp
 
-    return _imp(model, input_shapes=input_shapes, constants=constants)
+    return _imp(model, input_shapes=input_shapes, constants=constants, quantize_weights=quantize_weights)
 
 
 def import_torch(module, example_args=None, dynamic_shapes=None, **kwargs) -> "Program":
     """A torch model (nn.Module with example inputs, ExportedProgram, or saved .pt2) as a tg Program,
-    through torch.export; see frontends.torch.import_torch. Needs `pip install 'tensorc[torch]'`."""
+    through torch.export; see frontends.torch.import_torch. Needs `pip install 'tensorc[torch]'`.
+    `quantize_weights="w4g128"` (or w2g64, ternary, ...): low-bit Linear weights (docs/lut.md §1)."""
     from tensorc.frontends.torch import import_torch as _imp
 
     return _imp(module, example_args, dynamic_shapes, **kwargs)

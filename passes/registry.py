@@ -35,8 +35,10 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "bfp-quantize-kv": _lazy("bfp_quantize_kv", "BfpQuantizeKV"),
     "bfp-rearrange": _lazy("bfp_rearrange", "BfpRearrange"),
     "bfp-expand": _lazy("bfp_expand", "BfpExpand"),
+    "bfp-pack": _lazy("bfp_pack", "BfpPack"),
     "cg-to-gaunt": _lazy("cg_to_gaunt", "CgToGaunt"),
     "lower-eqv": _lazy("lower_eqv", "LowerEqv"),
+    "quantize-weights": _lazy("quantize_weights", "QuantizeWeights"),
     # llvm-cpu backend stages
     "convert-tg-to-loops": _lazy("tensorc.backends.llvm.lower_tg", "ConvertTgToLoops"),
     "plan-memory": _lazy("tensorc.backends.llvm.plan_memory", "PlanMemory"),

@@ -52,6 +52,14 @@ class GraphImporter(GraphBuilder):
         self.input_shapes = dict(input_shapes or {})
         self.constants = dict(constants or {})
         self._fold_scratch = 0
+        self._producers: dict[str, onnx.NodeProto] | None = None
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        """The node whose output is `name` (None for inputs and initializers): converters that
+        look through their operands' sources (DequantizeLinear → MatMul) use it."""
+        if self._producers is None:
+            self._producers = {o: n for n in self.model.graph.node for o in n.output if o}
+        return self._producers.get(name)
 
     # ---- the graph ---------------------------------------------------
     def run(self) -> Program:
@@ -329,13 +337,21 @@ def import_onnx(
     model: Any,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     constants: Mapping[str, np.ndarray] | None = None,
+    quantize_weights=None,
 ) -> Program:
     """Import an ONNX model (path, bytes or ModelProto) into a tg Program.
 
     `input_shapes` binds dynamic dimensions; `constants` freezes graph inputs to
     known values (e.g. axes or shapes fed as inputs), removing them from the signature.
+    `quantize_weights` (a spec such as "w4g128", see passes/quantize_weights.py) turns the
+    constant weight of every MatMul/Gemm into low-bit codes (tg.matmul_nbits).
     """
     from . import converters  # noqa: F401  (registers the converters)
 
     proto, source = load_model(model)
-    return GraphImporter(proto, input_shapes, source, constants).run()
+    prog = GraphImporter(proto, input_shapes, source, constants).run()
+    if quantize_weights is not None:
+        from tensorc.passes.quantize_weights import quantize_program_weights
+
+        prog = quantize_program_weights(prog, quantize_weights)
+    return prog

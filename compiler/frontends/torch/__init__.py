@@ -41,6 +41,7 @@ def import_torch(
     example_kwargs: Mapping[str, Any] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     source: str | None = None,
+    quantize_weights=None,
 ):
     """A tg Program from a torch model, through `torch.export`.
 
@@ -52,6 +53,8 @@ def import_torch(
     tg: dynamic dimensions are bound to the example inputs' sizes, or for an
     ExportedProgram to `input_shapes` (`{input name: shape}`). `source` names
     the model in error messages (default: the path, or `import_torch`).
+    `quantize_weights` (a spec such as "w4g128", see passes/quantize_weights.py) turns the
+    weight of every Linear (and constant-weight matmul) into low-bit codes (tg.matmul_nbits).
     """
     require_torch()
     from .exporter import export
@@ -60,7 +63,12 @@ def import_torch(
     ep, shapes = export(module, example_args, example_kwargs, dynamic_shapes, input_shapes, source)
     if source is None and isinstance(module, (str, os.PathLike)):
         source = os.fspath(module)
-    return FxImporter(ep, shapes, source).run()
+    prog = FxImporter(ep, shapes, source).run()
+    if quantize_weights is not None:
+        from tensorc.passes.quantize_weights import quantize_program_weights
+
+        prog = quantize_program_weights(prog, quantize_weights)
+    return prog
 
 
 def input_names(ep) -> list[str]:

@@ -1,3 +1,3 @@
 """ONNX op converters, one module per op family; importing registers them."""
 
-from . import elementwise, nn, reduce, shape, misc  # noqa: F401
+from . import elementwise, nn, reduce, shape, misc, lowbit  # noqa: F401

@@ -8,15 +8,20 @@ import numpy as np
 from tensorc.dialects import dtypes
 
 from ..importer import NodeContext, converter
+from .lowbit import dequantized_matmul
 
 
 @converter("MatMul")
 def matmul(ctx: NodeContext):
-    return ctx.emit("matmul", [ctx.val(0), ctx.val(1)])
+    # B from a constant int4/uint4 DequantizeLinear stays low-bit: tg.matmul_nbits (lowbit.py)
+    return dequantized_matmul(ctx) or ctx.emit("matmul", [ctx.val(0), ctx.val(1)])
 
 
 @converter("Gemm")
 def gemm(ctx: NodeContext):
+    lowbit = dequantized_matmul(ctx)
+    if lowbit is not None:
+        return lowbit
     attrs = {k: ctx.attr(k) for k in ("alpha", "beta", "transA", "transB")}
     return ctx.emit("gemm", [ctx.val(0), ctx.val(1), ctx.opt(2)], attrs)
 
