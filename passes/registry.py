@@ -37,6 +37,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "bfp-expand": _lazy("bfp_expand", "BfpExpand"),
     "cg-to-gaunt": _lazy("cg_to_gaunt", "CgToGaunt"),
     "lower-eqv": _lazy("lower_eqv", "LowerEqv"),
+    "lut-mpgemm": _lazy("lut_mpgemm", "LutMpGemm"),
+    "lut-symmetrize": _lazy("lut_symmetrize", "LutSymmetrize"),
     "quantize-weights": _lazy("quantize_weights", "QuantizeWeights"),
     # llvm-cpu backend stages
     "convert-tg-to-loops": _lazy("tensorc.backends.llvm.lower_tg", "ConvertTgToLoops"),

@@ -74,3 +74,4 @@ def kernel(*names: str):
 from . import activation, bfp, elementwise, misc, nn, reduce, shape  # noqa: E402,F401
 from . import eqv  # noqa: E402,F401  (eqv.* ops: tensorc.eqv.reference)
 from . import lowbit  # noqa: E402,F401  (tg.matmul_nbits)
+from . import lut  # noqa: E402,F401  (lut.precompute, lut.mpgemm)
