@@ -212,8 +212,10 @@ class LutMpGemm(ModulePass):
             mm.erase()
             erase_if_dead(codes_v.owner)
         producer = x.owner
-        fused = (isinstance(producer, Operation) and producer.name in _FUSIBLE and len(producer.results) == 1
-                 and all(use.operation is pc for use in x.uses))
+        # legal when the tables are the only thing the producer's op computes for anyone
+        fused = (isinstance(producer, Operation) and producer.name in _FUSIBLE
+                 and all(use.operation is pc for use in x.uses)
+                 and not any(True for r in producer.results if r is not x for _ in r.uses))
         if fused:
             pc.attributes["fuse_producer"] = B.IntegerAttr(1, B.i64)
         line = (f"{self.name}: {pc.where()}: {len(readers)} reader(s) "
