@@ -77,13 +77,20 @@ def _dynamic_inputs_of(path: str) -> set[str]:
     return out
 
 
-def _load_program(path: str, input_shapes: dict, weights: str | None = None, arrays: dict | None = None):
+def _load_program(path: str, input_shapes: dict, weights: str | None = None, arrays: dict | None = None,
+                  quantize: str | None = None):
     """A Program from an .onnx model, a saved torch.export program (.pt2), or from tg IR
-    (.mlir) plus an optional weights .npz.
+    (.mlir) plus an optional weights .npz; with `quantize` (--quantize-weights), its matmul
+    weights in low-bit form.
 
     For `run`, dynamic ONNX / .pt2 inputs not bound by --input-shape take the shape of
     the array given for them.
     """
+    if quantize is not None:
+        from tensorc.passes.quantize_weights import quantize_program_weights, resolve_spec
+
+        spec = resolve_spec(quantize, "--quantize-weights")  # a malformed spec fails before the import
+        return quantize_program_weights(_load_program(path, input_shapes, weights, arrays), spec)
     from tensorc.diagnostics import InputError
 
     if path.endswith(".mlir"):
@@ -169,7 +176,7 @@ def _run_pipeline(prog, args):
 def cmd_import(args) -> int:
     from tensorc.ir_text import print_module
 
-    prog = _load_program(args.model, _input_shapes(args.input_shape))
+    prog = _load_program(args.model, _input_shapes(args.input_shape), quantize=args.quantize_weights)
     prog = _run_pipeline(prog, args)
     text = print_module(prog.module, generic=args.generic)
     if args.output:
@@ -227,6 +234,7 @@ def _run_package(args) -> int:
     from tensorc.runtime import load
 
     for flag, given in (("--input-shape", args.input_shape), ("--weights", args.weights),
+                        ("--quantize-weights", args.quantize_weights),
                         ("-p/--print-ir-*/--dump-ir", args.passes or args.print_ir_after_all
                          or args.print_ir_after or args.dump_ir)):
         if given:
@@ -250,7 +258,8 @@ def cmd_run(args) -> int:
     from tensorc.diagnostics import InputError
 
     arrays = {name: _load_array(name, path) for name, path in args.input or []}
-    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, arrays)
+    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, arrays,
+                         quantize=args.quantize_weights)
     prog = _run_pipeline(prog, args)
     names = [s.name for s in prog.signature.inputs]
     for name in arrays:
@@ -270,7 +279,7 @@ def cmd_compile(args) -> int:
         raise BackendError(f"compile --target {args.target}: not available (available: llvm-cpu)")
     from tensorc.package import compile_package
 
-    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights)
+    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, quantize=args.quantize_weights)
     out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".tcpkg"
     info = compile_package(prog, out, cpu=args.cpu, dump_dir=args.dump_ir, print_after_all=args.print_ir_after_all)
     parts = ", ".join(f"{name} {size}" for name, size in sorted(info.sizes.items()))
@@ -378,6 +387,13 @@ def _add_shape_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_quantize_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--quantize-weights", metavar="SPEC",
+        help="low-bit MatMul/Gemm/Linear weights: w<bits>[g<group>][a|s] or ternary[g<group>], e.g. w4g128 (docs/lut.md)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tensorc import __version__
 
@@ -393,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the IR here instead of stdout")
     p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
     p.add_argument("--save-weights", metavar="FILE.npz", help="also write the weights (for `run file.mlir --weights`)")
+    _add_quantize_arg(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("compile", help="compile a model ahead of time into a .tcpkg package")
@@ -403,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="host: all features of this CPU (recorded, checked at load); generic: portable x86-64")
     _add_shape_arg(p)
     p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
+    _add_quantize_arg(p)
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after each pass to DIR/NN-pass.mlir")
     p.set_defaults(func=cmd_compile)
@@ -420,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="reference", help="target to run on (default: reference)")
     p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
     p.add_argument("--output-dir", metavar="DIR", help="save each output as DIR/NAME.npy instead of printing it")
+    _add_quantize_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("passes", help="list passes and named pipelines")
