@@ -186,7 +186,9 @@ class NodeContext:
 
     # ---- errors ------------------------------------------------------
     def unsupported(self, why: str) -> UnsupportedOpError:
-        return UnsupportedOpError(self.label, self.node.op_type, self.opset, why)
+        dom = self.node.domain
+        op_type = f"{dom}.{self.node.op_type}" if dom and dom != "ai.onnx" else self.node.op_type
+        return UnsupportedOpError(self.label, op_type, self.opset, why)
 
     # ---- attributes --------------------------------------------------
     def attr(self, name: str, default: Any = None) -> Any:

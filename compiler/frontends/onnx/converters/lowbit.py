@@ -127,6 +127,31 @@ def _cast(ctx: NodeContext, v: Val, dtype) -> Val:
 
 # ---- DequantizeLinear → MatMul / Gemm ------------------------------------------------------------
 
+def check_quant_params(ctx: NodeContext, x_shape, axis: int, block: int, scale_shape, zp_shape=None) -> None:
+    """Scale / zero-point shapes of Quantize/DequantizeLinear against ONNX's three forms (per tensor:
+    one element; per axis: [x.shape[axis]]; blocked: x's shape with ceil(d / block_size) along
+    `axis`); a one-line error naming the node otherwise, instead of a broadcast gone wrong."""
+    rank = len(x_shape)
+    s = list(scale_shape)
+    if block:
+        ax = axis % rank if rank else 0
+        want = list(x_shape)
+        if want:
+            want[ax] = -(-want[ax] // block)
+        form = f"block_size {block} along axis {ax}"
+    elif int(np.prod(s)) == 1:  # per tensor (a scalar; 1-element tensors are read the same way)
+        if zp_shape is not None and int(np.prod(zp_shape)) != 1:
+            raise ctx.unsupported(f"zero point has shape {list(zp_shape)}, expected one element (per tensor)")
+        return
+    else:
+        ax = axis % rank if rank else 0
+        want, form = [x_shape[ax]] if rank else [1], f"per axis {ax}"
+    if s != want:
+        raise ctx.unsupported(f"scale has shape {s}, expected {want} ({form})")
+    if zp_shape is not None and list(zp_shape) != s:
+        raise ctx.unsupported(f"zero point has shape {list(zp_shape)}, expected the scale's {s}")
+
+
 def _dequantize_source(ctx: NodeContext, index: int, nk: bool):
     """The constant DequantizeLinear behind input `index`, through 2-D Transposes, and whether its
     input is laid out [N, K] (`nk`; it starts as how the consumer reads B: [K, N] unless transB)."""
@@ -164,7 +189,6 @@ def _dq_weight(ctx: NodeContext, dq: onnx.NodeProto, nk: bool):
     if attrs.get("output_dtype", onnx.TensorProto.FLOAT) != onnx.TensorProto.FLOAT:
         return None
     bits, signed = kind
-    label = dq.name or dq.output[0]
     qv, s = q.const, np.asarray(scale.const)
     zv = None if zp is None else np.asarray(zp.const)
     axis, block = int(attrs.get("axis", 1)) % 2, int(attrs.get("block_size", 0))
@@ -179,27 +203,16 @@ def _dq_weight(ctx: NodeContext, dq: onnx.NodeProto, nk: bool):
         s_nk = np.full((ndim, 1), s.reshape(()), np.float32)
         z_nk = None if zv is None else np.full((ndim, 1), zv.reshape(()))
     elif block == 0:  # per axis: one scale per output channel fits (a group of the whole row)
-        if s.shape != (qv.shape[axis],):
-            raise ctx.unsupported(f"DequantizeLinear '{label}': scale has shape {list(s.shape)}, "
-                                  f"expected {[qv.shape[axis]]} (per axis {axis})")
         if axis == k_axis:
             return None
         group = kdim
         s_nk = s.reshape(ndim, 1)
         z_nk = None if zv is None else zv.reshape(ndim, 1)
     else:  # blocked
-        want = list(qv.shape)
-        want[axis] = -(-want[axis] // block)
-        if list(s.shape) != want:
-            raise ctx.unsupported(f"DequantizeLinear '{label}': scale has shape {list(s.shape)}, "
-                                  f"expected {want} (block_size {block} along axis {axis})")
         if axis != k_axis or kdim % block:
             return None
         group = block
         s_nk, z_nk = to_nk(s), None if zv is None else to_nk(zv)
-    if zv is not None and zv.shape != s.shape:
-        raise ctx.unsupported(f"DequantizeLinear '{label}': zero point has shape {list(zv.shape)}, "
-                              f"expected the scale's {list(s.shape)}")
     offset = (1 << (bits - 1)) if signed else 0
     codes = (to_nk(qv).astype(np.int16) + offset).astype(np.uint8)
     zeros = np.full(s_nk.shape, float(offset), np.float32) if z_nk is None \

@@ -7,6 +7,7 @@ import numpy as np
 from tensorc.dialects import dtypes
 
 from ..importer import NodeContext, converter
+from .lowbit import check_quant_params
 
 
 def einsum_shape(ctx: NodeContext, equation: str, shapes: list[tuple[int, ...]]) -> list[int]:
@@ -108,6 +109,8 @@ def resize(ctx: NodeContext):
 def dequantize_linear(ctx: NodeContext):
     x, scale = ctx.val(0), ctx.val(1)
     attrs = {"axis": ctx.attr("axis", 1), "block_size": ctx.attr("block_size", 0)}
+    check_quant_params(ctx, x.shape, attrs["axis"], attrs["block_size"], scale.shape,
+                       ctx.opt(2).shape if ctx.has(2) else None)
     out_dt = dtypes.onnx_to_numpy(ctx.attr("output_dtype")) if ctx.attr("output_dtype") else scale.dtype
     return ctx.emit("dequantize_linear", [x, scale, ctx.opt(2)], attrs,
                     result_types=[dtypes.tensor_type(x.shape, out_dt)])
@@ -124,6 +127,7 @@ def quantize_linear(ctx: NodeContext):
     else:
         out_dt = np.dtype(np.uint8)
     attrs = {"axis": ctx.attr("axis", 1), "block_size": ctx.attr("block_size", 0), "saturate": ctx.attr("saturate", 1)}
+    check_quant_params(ctx, x.shape, attrs["axis"], attrs["block_size"], ctx.val(1).shape, zp.shape if zp else None)
     return ctx.emit("quantize_linear", [x, ctx.val(1), zp], attrs, result_types=[dtypes.tensor_type(x.shape, out_dt)])
 
 
