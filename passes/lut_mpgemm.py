@@ -182,7 +182,12 @@ class LutMpGemm(ModulePass):
     def _rewrite_group(self, x: SSAValue, readers: list[MatMulNBitsOp], store, planes_cache) -> None:
         k = readers[0].attr("K")
         xshape = list(dtypes.shape_of(x.type))
-        pc = PrecomputeOp.of(x, k, self.form, self.table_type, self.act_group, src=readers[0].src)
+        producer = x.owner
+        # legal when, after the rewrite, the tables are all the producer computes for anyone
+        fused = (isinstance(producer, Operation) and producer.name in _FUSIBLE
+                 and all(use.operation in readers for use in x.uses)
+                 and not any(True for r in producer.results if r is not x for _ in r.uses))
+        pc = PrecomputeOp.of(x, k, self.form, self.table_type, self.act_group, fused, src=readers[0].src)
         if x.name_hint:
             pc.tables.name_hint, pc.tscales.name_hint = f"{x.name_hint}_tables", f"{x.name_hint}_tscales"
         Rewriter.insert_op(pc, _after_definition(x))
@@ -211,13 +216,6 @@ class LutMpGemm(ModulePass):
             mm.detach()
             mm.erase()
             erase_if_dead(codes_v.owner)
-        producer = x.owner
-        # legal when the tables are the only thing the producer's op computes for anyone
-        fused = (isinstance(producer, Operation) and producer.name in _FUSIBLE
-                 and all(use.operation is pc for use in x.uses)
-                 and not any(True for r in producer.results if r is not x for _ in r.uses))
-        if fused:
-            pc.attributes["fuse_producer"] = B.IntegerAttr(1, B.i64)
         line = (f"{self.name}: {pc.where()}: {len(readers)} reader(s) "
                 f"({', '.join(r.src or '?' for r in readers)}), tables {m}x{k // 4}x16x{self.table_type}"
                 + (f", fused into {producer.name}" if fused else ""))
