@@ -33,6 +33,8 @@ from tensorc.program import Program, WeightStore
 NAMED_PIPELINES: dict[str, str] = {
     # the graph cleanup every target starts with
     "cleanup": "canonicalize,fold-shapes,fold-constants,cse,dce",
+    # low-bit weight matmuls → shared table precomputes + LUT mpGEMM on half tables (docs/lut.md §3)
+    "lut": "lut-mpgemm,lut-symmetrize",
     # tg → native code: kernels of loops, the arena plan, then the llvm dialect
     "llvm-cpu": "lower-eqv,canonicalize,fold-shapes,fold-constants,cse,dce,"
     "bfp-expand,convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",

@@ -1,6 +1,7 @@
 // RUN: tensorc opt %s -p lut-symmetrize --split-input-file | filecheck %s
 // RUN: tensorc opt %s -p 'lut-symmetrize{report=true}' --split-input-file 2>&1 >/dev/null | filecheck %s --check-prefix=REPORT
 // RUN: tensorc opt %s -p 'lut-mpgemm,lut-symmetrize' --split-input-file | filecheck %s --check-prefix=PIPE
+// RUN: tensorc opt %s -p lut --split-input-file | filecheck %s --check-prefix=PIPE
 
 // Signed tables of 16 entries become 8-entry half tables; the planes are re-encoded offline:
 // byte = sel | neg << 3, (sel, neg) = (idx >> 1, 0) for odd idx, (((~idx) & 15) >> 1, 1) for even:
