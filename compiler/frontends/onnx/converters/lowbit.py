@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 
 from tensorc.dialects import dtypes
-from tensorc.quant.lowbit import check_layout, unpack_codes
+from tensorc.quant.lowbit import check_layout, pack_codes, unpack_codes
 
 from ..importer import NodeContext, Val, converter
 
@@ -198,7 +198,7 @@ def _dq_weight(ctx: NodeContext, dq: onnx.NodeProto, nk: bool):
     def to_nk(p: np.ndarray) -> np.ndarray:
         return p if nk else p.T
 
-    if block == 0 and s.size == 1 and s.ndim <= 1:  # per tensor
+    if block == 0 and s.size == 1:  # per tensor (as check_quant_params reads it)
         group = kdim
         s_nk = np.full((ndim, 1), s.reshape(()), np.float32)
         z_nk = None if zv is None else np.full((ndim, 1), zv.reshape(()))
@@ -241,8 +241,6 @@ def dequantized_matmul(ctx: NodeContext) -> list[Val] | None:
         return None  # let the plain converter report the shape mismatch
     if trans_a:
         a = ctx.emit1("transpose", [a], {"perm": [1, 0]})
-    from tensorc.quant.lowbit import pack_codes
-
     y = emit_matmul_nbits(ctx, a, pack_codes(codes, bits), scales, zeros, k, n, bits, group,
                           stem=dq.input[0] or ctx.label)
     if gemm:
