@@ -37,7 +37,7 @@ NAMED_PIPELINES: dict[str, str] = {
     "lut": "lut-mpgemm,lut-symmetrize",
     # tg → native code: kernels of loops, the arena plan, then the llvm dialect
     "llvm-cpu": "lower-eqv,canonicalize,fold-shapes,fold-constants,cse,dce,"
-    "bfp-expand,convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",
+    "bfp-pack,bfp-expand,convert-tg-to-loops,plan-memory,approximate-math,convert-scf-to-cf,convert-to-llvm",
 }
 
 WEIGHTS_FILE = "weights.npz"

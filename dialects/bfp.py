@@ -34,7 +34,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from tensorc.dialects.tg.base import Int, TGOp, fail, norm_axis, tt
+from tensorc.dialects.tg.base import Int, Str, TGOp, broadcast_shapes, fail, norm_axis, tt
 from tensorc.quant.formats import FAMILIES, Format, parse_format
 
 
@@ -212,7 +212,108 @@ class DequantizeOp(_BfpOp):
         return [tt(q.get_shape(), q.element_type)]
 
 
-BFP = Dialect("bfp", [QuantizeOp, DequantizeOp], [FormatAttr])
+# ---------------------------------------------------------------------------
+# packed storage (bfp-pack): the bytes of tensorc.quant.packing
+# ---------------------------------------------------------------------------
+UI8 = B.IntegerType(8, B.Signedness.UNSIGNED)
 
-__all__ = ["BFP", "FormatAttr", "QuantizeOp", "DequantizeOp", "encoding_of", "with_format", "bits_per_element",
+
+def _packable(op: TGOp, name) -> "Format":
+    from tensorc.quant.packing import can_pack
+
+    try:
+        fmt = parse_format(name)
+    except ValueError as e:
+        fail(op, str(e))
+    if not can_pack(fmt):
+        fail(op, f"format {fmt.name} has no packed storage (integer mantissas of 2, 4 or 8 bits only)")
+    return fmt
+
+
+def _check_packed(op: TGOp, t: Attribute, fmt) -> tuple[int, ...]:
+    from tensorc.quant.packing import bytes_per_block
+
+    if not isinstance(t, B.TensorType) or t.element_type != UI8 or len(t.get_shape()) < 3:
+        fail(op, f"packed operand must be a tensor<...xNBLOCKSxBYTESxui8> of rank >= 3, got {t}")
+    shape = tuple(t.get_shape())
+    if shape[-1] != bytes_per_block(fmt):
+        fail(op, f"{fmt.name} blocks are {bytes_per_block(fmt)} bytes, the packed operand's last axis is {shape[-1]}")
+    return shape
+
+
+def _check_length(op: TGOp, shape, fmt, length: int) -> None:
+    if length < 1 or shape[-2] != -(-length // fmt.block):
+        fail(op, f"{shape[-2]} blocks of {fmt.block} do not hold length {length}")
+
+
+@irdl_op_definition
+class PackOp(_BfpOp):
+    """Quantize an f32 tensor to an integer block format and store it packed (tensorc.quant.packing):
+    the blocked `axis` moves last and becomes [nblocks, bytes per block] of ui8 (exponent byte, then
+    the mantissas, 2 per byte for BFP12)."""
+
+    name = "bfp.pack"
+    ATTRS = {"axis": Int(-1), "format": Str()}
+
+    def infer(self, ins, num_results=None):
+        from tensorc.quant.packing import packed_shape
+
+        x = ins[0]
+        self._check_float(x, "operand")
+        if encoding_of(x) is not None:
+            fail(self, "operand is already block-quantized")
+        fmt = _packable(self, self.attr("format"))
+        axis = norm_axis(self, self.attr("axis"), len(x.get_shape()))
+        return [tt(packed_shape(x.get_shape(), fmt, axis), UI8)]
+
+
+@irdl_op_definition
+class UnpackOp(_BfpOp):
+    """The f32 values of packed blocks (bit-identical to bfp.quantize's), the block axis put back at
+    `axis` with `length` elements."""
+
+    name = "bfp.unpack"
+    ATTRS = {"axis": Int(), "format": Str(), "length": Int()}
+
+    def infer(self, ins, num_results=None):
+        from tensorc.quant.packing import unpacked_shape
+
+        fmt = _packable(self, self.attr("format"))
+        shape = _check_packed(self, ins[0], fmt)
+        _check_length(self, shape, fmt, self.attr("length"))
+        rank = len(shape) - 1
+        axis = norm_axis(self, self.attr("axis"), rank)
+        return [tt(unpacked_shape(shape, axis, self.attr("length")), B.f32)]
+
+
+@irdl_op_definition
+class MatMulOp(_BfpOp):
+    """A @ unpack(P): numpy matmul of A [..., S, D] with the packed B [..., D, T] blocked along its
+    contraction axis D (packed [..., T, nblocks, bytes]; `length` = D). The K-cache read of Q·Kᵀ:
+    the CPU kernel decodes one column of K at a time, so K is never materialized in f32."""
+
+    name = "bfp.matmul"
+    OPERANDS = (2, 2)
+    ATTRS = {"format": Str(), "length": Int()}
+
+    def infer(self, ins, num_results=None):
+        from tensorc.quant.packing import unpacked_shape
+
+        a = ins[0]
+        self._check_float(a, "A")
+        fmt = _packable(self, self.attr("format"))
+        shape = _check_packed(self, ins[1], fmt)
+        D = self.attr("length")
+        _check_length(self, shape, fmt, D)
+        b = unpacked_shape(shape, len(shape) - 3, D)  # [..., D, T]
+        ash = list(a.get_shape())
+        if len(ash) < 2 or ash[-1] != D:
+            fail(self, f"contraction sizes differ: A {ash} x packed B of {D} channels")
+        batch = broadcast_shapes(self, ash[:-2], b[:-2])
+        return [tt(list(batch) + [ash[-2], b[-1]], B.f32)]
+
+
+BFP = Dialect("bfp", [QuantizeOp, DequantizeOp, PackOp, UnpackOp, MatMulOp], [FormatAttr])
+
+__all__ = ["BFP", "FormatAttr", "QuantizeOp", "DequantizeOp", "PackOp", "UnpackOp", "MatMulOp", "UI8", "encoding_of", "with_format", "bits_per_element",
            "tensor_bits"]

@@ -35,6 +35,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "bfp-quantize-kv": _lazy("bfp_quantize_kv", "BfpQuantizeKV"),
     "bfp-rearrange": _lazy("bfp_rearrange", "BfpRearrange"),
     "bfp-expand": _lazy("bfp_expand", "BfpExpand"),
+    "bfp-pack": _lazy("bfp_pack", "BfpPack"),
     "cg-to-gaunt": _lazy("cg_to_gaunt", "CgToGaunt"),
     "lower-eqv": _lazy("lower_eqv", "LowerEqv"),
     "lut-mpgemm": _lazy("lut_mpgemm", "LutMpGemm"),

@@ -124,7 +124,7 @@ def unpack(p, fmt: "Format | str", axis: int, length: int) -> np.ndarray:
     y[np.broadcast_to((code == NAN_CODE)[..., None], y.shape)] = np.float32(np.nan)
     y = y.reshape(y.shape[:-2] + (-1,))[..., :length]
     outer = p.ndim - 2
-    return np.moveaxis(y, -1, axis % (outer + 1))
+    return np.ascontiguousarray(np.moveaxis(y, -1, axis % (outer + 1)))
 
 
 def exponent_codes(p) -> np.ndarray:
