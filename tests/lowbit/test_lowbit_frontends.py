@@ -398,7 +398,19 @@ def test_cli_errors_are_one_line(files, argv, msg, capsys):
     assert _err(capsys).startswith(msg)
 
 
-# ---- end to end: tensorc compile (llvm-cpu) vs onnxruntime ------------------------------------------------
+# ---- end to end: through the LUT path on the reference; tensorc compile (llvm-cpu) -----------------------
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_matmul_nbits_through_lut_mpgemm_matches_onnxruntime(bits):
+    model = nbits_model(k=128, n=48, bits=bits, block=32, a_shape=(4, 128), seed=bits)
+    a = np.random.default_rng(0).standard_normal((4, 128)).astype(np.float32)
+    ref = ort_run(model, A=a)
+    prog = tensorc.lower(tensorc.import_onnx(model), "lut-mpgemm")  # int8 tables: the bar
+    assert "lut.mpgemm" in ops_of(prog)
+    assert nmse(tensorc.compile(prog)(A=a)["Y"], ref) <= 5e-4
+    prog = tensorc.lower(tensorc.import_onnx(model), "lut-mpgemm{table-type=f32},lut-symmetrize")
+    assert nmse(tensorc.compile(prog)(A=a)["Y"], ref) <= 1e-9  # f32 tables: only the summation order differs
+
 
 @pytest.mark.xfail(strict=False, reason="needs the matmul_nbits CPU kernel")
 @pytest.mark.parametrize("bits", [2, 4])
