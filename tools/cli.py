@@ -344,6 +344,7 @@ BENCH_SUITES = {
     "cosma": "tensorc.tools.bench_cosma",
     "bfp": "tensorc.tools.bench_bfp",      # BFP/MX K caches with and without channel rearrangement
     "gaunt": "tensorc.tools.bench_gaunt",  # compiled CG vs compiled Gaunt vs e3nn, L = 1..8
+    "lut": "tensorc.tools.bench_lut",      # low-bit GEMV engines (LUT, fused, ORT MatMulNBits, numpy, f32); MiniLM
 }
 
 
