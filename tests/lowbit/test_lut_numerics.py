@@ -198,4 +198,4 @@ def test_gemv_4096_is_fast():
         t, ts = L.precompute(x, k, "half", "i8", 64)
         L.mpgemm(t, ts, planes, scales, zeros, k=k, n=n, bits=4, group=128, act_group=64, form="half")
         best = min(best, time.perf_counter() - t0)
-    assert best < 0.8, f"{best:.2f} s"
+    assert best < 1.0, f"{best:.2f} s"  # ~0.15 s on an idle core
