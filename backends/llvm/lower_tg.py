@@ -32,6 +32,7 @@ from tensorc.backends.llvm import fusion
 from tensorc.backends.llvm.kernels import KERNELS, UnsupportedKernel
 from tensorc.backends.llvm.kernels.microkernel import perf_kernel_for
 from tensorc.backends.llvm.vector_builder import VectorKernelBuilder
+from tensorc.dialects import dtypes
 from tensorc.dialects.cpu import ViewOp
 from tensorc.dialects.tg import ConstantOp, TGOp, WeightOp
 from tensorc.passes.weights import current_weights
@@ -62,11 +63,22 @@ class ConvertTgToLoops(ModulePass):
     name = "convert-tg-to-loops"
 
     fuse: bool = True
+    # the target the kernels are built for (host | generic) and a cap on the SIMD level of the
+    # low-bit kernels (auto | avx512 | avx2 | generic): kernels/lowbit_isa.py
+    cpu: str = "host"
+    simd: str = "auto"
 
     def apply(self, ctx: Context, module: B.ModuleOp) -> None:
+        from tensorc.backends.llvm.kernels.lowbit_isa import isa_for, use_isa
+
         main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
         weights = current_weights()
-        _Lowering(module, main, weights, self.fuse).run()
+        try:
+            isa = isa_for(self.cpu, self.simd)
+        except ValueError as e:
+            raise LoweringError(f"convert-tg-to-loops: {e}") from None
+        with use_isa(isa):
+            _Lowering(module, main, weights, self.fuse).run()
 
 
 class _Lowering:
@@ -208,8 +220,8 @@ class _Lowering:
                         hit = (None, None, None)
                     self.packed[cache_key] = hit
                 pname, arr, info = hit
-                if pname is not None:
-                    buf = self._weight_view(pname, B.MemRefType(B.f32, list(arr.shape)))
+                if pname is not None:  # the packed array's own element type (f32 panels, int codes)
+                    buf = self._weight_view(pname, memref_of(dtypes.tensor_type(arr.shape, arr.dtype)))
                     packed[i] = info
             in_bufs.append(buf if buf is not None else self._value(v))
         out_bufs = [self._buffer_for(v) for v in outs]

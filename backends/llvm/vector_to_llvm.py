@@ -5,7 +5,9 @@ Kernels keep explicit SIMD in the loop-level IR as `vector<16xf32>` values:
 `vector.load/store/maskedload/maskedstore` on static memrefs (unaligned: the
 alignment is the element's), `vector.broadcast`, `vector.fma`, `vector.shuffle`,
 `vector.extract`, `vector.reduction`, `cpu.lane_mask`, and plain arith/math ops
-on vector operands. `cpu.parallel_call` becomes a direct call of its body (one
+on vector operands; `cpu.vcast` for the vector casts xDSL's arith verifier refuses. The byte-table ops of the
+low-bit kernels (`cpu.vshuffle_bytes`, `cpu.vdot_bytes`, `cpu.vmadd_bytes`, `cpu.vmadd_words`)
+become the x86 intrinsics of their vector length (pshufb, vpdpbusd, pmaddubsw, pmaddwd). `cpu.parallel_call` becomes a direct call of its body (one
 thread) or a call of the runtime thread pool (`parallel.py`) with a generated thunk.
 
 `to_llvm._FuncTranslator.op` hands an op here first when `handles(op)`.
@@ -62,7 +64,14 @@ def _elem_bytes(t: Attribute) -> int:
 
 _VECTOR_OPS = (vector.LoadOp, vector.StoreOp, vector.MaskedLoadOp, vector.MaskedStoreOp, vector.BroadcastOp,
                vector.FMAOp, vector.ShuffleOp, vector.ExtractOp, vector.ReductionOp, cpu.LaneMaskOp,
-               cpu.ParallelCallOp, cpu.VSelectOp, cpu.VFCmpOp, cpu.VICmpOp)
+               cpu.ParallelCallOp, cpu.VSelectOp, cpu.VFCmpOp, cpu.VICmpOp,
+               cpu.VShuffleBytesOp, cpu.VDotBytesOp, cpu.VMulAddBytesOp, cpu.VMulAddWordsOp, cpu.VCastOp)
+
+# the x86 intrinsics of the byte-table/dot-product ops, by their operand vector length
+_PSHUFB = {16: "llvm.x86.ssse3.pshuf.b.128", 32: "llvm.x86.avx2.pshuf.b", 64: "llvm.x86.avx512.pshuf.b.512"}
+_VPDPBUSD = {8: "llvm.x86.avx512.vpdpbusd.256", 16: "llvm.x86.avx512.vpdpbusd.512"}
+_PMADDUBSW = {16: "llvm.x86.ssse3.pmadd.ub.sw.128", 32: "llvm.x86.avx2.pmadd.ub.sw", 64: "llvm.x86.avx512.pmaddubs.w.512"}
+_PMADDWD = {8: "llvm.x86.sse2.pmadd.wd", 16: "llvm.x86.avx2.pmadd.wd", 32: "llvm.x86.avx512.pmaddw.d.512"}
 
 
 def handles(op: Operation) -> bool:
@@ -124,6 +133,24 @@ def translate(tr, op: Operation) -> None:  # noqa: C901
         tr.vmap[op.result] = emit(cpu.VSelectOp(v(op.cond), v(op.lhs), v(op.rhs)))
     elif isinstance(op, (cpu.VFCmpOp, cpu.VICmpOp)):
         tr.vmap[op.result] = emit(type(op)(v(op.lhs), v(op.rhs), op.predicate.data))
+    elif isinstance(op, cpu.VShuffleBytesOp):
+        rt = op.result.type
+        tr.vmap[op.result] = emit(llvm.CallIntrinsicOp(_PSHUFB[rt.get_shape()[0]], [v(op.table), v(op.idx)], [rt]))
+    elif isinstance(op, cpu.VDotBytesOp):  # the intrinsic takes the byte vectors as i32 vectors
+        rt = op.result.type
+        a = emit(llvm.BitcastOp(v(op.a), rt))
+        b = emit(llvm.BitcastOp(v(op.b), rt))
+        tr.vmap[op.result] = emit(llvm.CallIntrinsicOp(_VPDPBUSD[rt.get_shape()[0]], [v(op.acc), a, b], [rt]))
+    elif isinstance(op, cpu.VMulAddBytesOp):
+        rt = op.result.type
+        tr.vmap[op.result] = emit(llvm.CallIntrinsicOp(_PMADDUBSW[op.a.type.get_shape()[0]], [v(op.a), v(op.b)], [rt]))
+    elif isinstance(op, cpu.VMulAddWordsOp):
+        rt = op.result.type
+        tr.vmap[op.result] = emit(llvm.CallIntrinsicOp(_PMADDWD[op.a.type.get_shape()[0]], [v(op.a), v(op.b)], [rt]))
+    elif isinstance(op, cpu.VCastOp):
+        cls = {"sext": llvm.SExtOp, "zext": llvm.ZExtOp, "trunc": llvm.TruncOp, "sitofp": llvm.SIToFPOp,
+               "uitofp": cpu.UIToFPOp, "fptosi": cpu.FPToSIOp}[op.kind.data]
+        tr.vmap[op.result] = emit(cls(v(op.input), op.result.type))
     elif type(op) in _FLOAT_INTRINSIC or type(op) in _INT_INTRINSIC:
         rt = op.results[0].type
         name = (_FLOAT_INTRINSIC.get(type(op)) or _INT_INTRINSIC[type(op)])
