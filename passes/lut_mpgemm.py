@@ -192,6 +192,7 @@ class LutMpGemm(ModulePass):
             pc.tables.name_hint, pc.tscales.name_hint = f"{x.name_hint}_tables", f"{x.name_hint}_tscales"
         Rewriter.insert_op(pc, _after_definition(x))
         m = math.prod(xshape[:-1])
+        names = ", ".join(r.src or "?" for r in readers)
         for mm in readers:
             n, bits, g = mm.attr("N"), mm.attr("bits"), mm.attr("block_size")
             codes_v, scales_v, zeros_v = mm.inputs[1], mm.inputs[2], mm.inputs[3]
@@ -217,7 +218,7 @@ class LutMpGemm(ModulePass):
             mm.erase()
             erase_if_dead(codes_v.owner)
         line = (f"{self.name}: {pc.where()}: {len(readers)} reader(s) "
-                f"({', '.join(r.src or '?' for r in readers)}), tables {m}x{k // 4}x16x{self.table_type}"
+                f"({names}), tables {m}x{k // 4}x16x{self.table_type}"
                 + (f", fused into {producer.name}" if fused else ""))
         _LAST_REPORT.append(line)
         if self.report:
