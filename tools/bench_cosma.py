@@ -1,6 +1,7 @@
 """`tensorc bench cosma`: COSMA against the TFLite-style baselines on real graphs.
 
     tensorc bench cosma [--json FILE] [--quick] [--weights both|no|yes] [--time-limit S] [--models a,b]
+    tensorc bench cosma --arena [--models a,b] [--json FILE]     # only the arena tables
 
 For each model, at scratchpad sizes M_R, M_H and M_P (8-bit sizes), the
 non-compulsory traffic (spill + retrieve bytes beyond reading inputs and
@@ -13,13 +14,18 @@ Models: the onnx wheel's `light` ResNet-50, DenseNet-121, Inception v1/v2 and
 SqueezeNet, and locally built MobileNetV2, ViT-tiny (tools/models) and MiniLM
 (sequence 128). `--quick` runs two small light models with a 5 s limit.
 
-A second table compares spill-free activation arenas with the tensors' real
-dtype sizes (what llvm-cpu allocates): COSMA's min-peak mode against TFLite's
-greedy by size under both orders.
+Two arena tables follow (`--no-arena` skips them, `--arena` runs only them):
+the spill-free activation arena of the tg graph with the tensors' real dtype
+sizes, COSMA's min-peak mode against TFLite's greedy by size under both
+orders; and the activation arena of the compiled llvm-cpu program (f32, the
+kernels' own buffers and scratch included), `plan-memory{planner=greedy}`
+against the default `plan-memory{planner=min-peak}`, with compile times and a
+bit-for-bit comparison of the two programs' outputs on one random input.
 
 JSON: a list of records {model, weights, budget, capacity, method,
 traffic_bytes, solve_s, status, reduction_pct (cosma only)}; the arena
-comparison adds records with budget "arena" and arena_bytes.
+comparisons add records with budget "arena" (tg graph) and "llvm-arena"
+(compiled; method greedy|min-peak, arena_bytes, plan_s, compile_s, winner).
 """
 
 from __future__ import annotations
@@ -139,6 +145,93 @@ def bench_arena(name: str, time_limit: float, solver: str = "auto") -> list[dict
     return out
 
 
+def _random_feeds(signature, seed: int = 0) -> list:
+    """One input per argument: standard normal floats; integers 0/1 (valid token ids and masks)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = []
+    for s in signature.inputs:
+        dt = np.dtype(s.dtype)
+        if dt.kind == "f":
+            feeds.append(rng.standard_normal(s.shape).astype(dt))
+        else:
+            feeds.append(rng.integers(0, 2, s.shape).astype(dt))
+    return feeds
+
+
+def bench_llvm_arena(name: str) -> list[dict]:
+    """The compiled llvm-cpu activation arena (f32) under plan-memory's greedy and min-peak planners.
+
+    The pipeline is the `llvm-cpu` one, cut at `plan-memory`: the passes before it
+    run once, then each planner, the passes after it and LLVM's code generation
+    run per planner, so both compile times are full compiles with the shared part
+    counted in both. Both programs run on one random input: their outputs must
+    agree bit for bit (the same kernels, only their order and buffers differ).
+    """
+    import numpy as np
+
+    import tensorc
+    from tensorc.backends.llvm import codegen, jit
+    from tensorc.pipeline import NAMED_PIPELINES, run_passes
+
+    passes = NAMED_PIPELINES["llvm-cpu"].replace("convert-to-llvm", "convert-to-llvm{threads=1}").split(",")
+    cut = passes.index("plan-memory")
+    before, after = ",".join(passes[:cut]), ",".join(passes[cut + 1:])
+    path, shapes = model_source(name)
+    prog = tensorc.import_onnx(path, input_shapes=shapes)
+    t0 = time.perf_counter()
+    low = run_passes(prog.clone(), before)
+    shared_s = time.perf_counter() - t0
+    feeds = _random_feeds(prog.signature)
+    info = codegen.host_target("host")
+    records, outputs = [], {}
+    for planner in ("greedy", "min-peak"):
+        mod = low.clone()
+        t0 = time.perf_counter()
+        mod = run_passes(mod, f"plan-memory{{planner={planner}}}")
+        plan_s = time.perf_counter() - t0
+        attrs = mod.module.attributes
+        arena = attrs["cpu.arena_size"].value.data
+        plan = {k: (v.value.data if hasattr(v, "value") else v.data) for k, v in attrs["cpu.arena_plan"].data.items()}
+        mod = run_passes(mod, after)
+        native, _ = jit.build_native(mod.module, mod.weights, info)
+        compile_s = shared_s + time.perf_counter() - t0
+        outs = [np.empty(s.shape, s.dtype) for s in prog.signature.outputs]
+        native.call(list(feeds) + outs)
+        outputs[planner] = outs
+        records.append({"model": name, "weights": False, "budget": "llvm-arena", "method": planner,
+                        "traffic_bytes": 0, "arena_bytes": arena, "winner": attrs["cpu.arena_planner"].data,
+                        "how": plan["how"], "peak_bytes": plan.get("peak"), "plan_s": round(plan_s, 3),
+                        "compile_s": round(compile_s, 2), "status": "heuristic" if planner == "greedy" else "checked"})
+    same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(outputs["greedy"], outputs["min-peak"]))
+    for r in records:
+        r["outputs_identical"] = same
+    return records
+
+
+def summarize_llvm_arena(records: list[dict]) -> str:
+    rows = [r for r in records if r["budget"] == "llvm-arena"]
+    if not rows:
+        return ""
+    out = ["\n### compiled llvm-cpu activation arena, f32 (plan-memory: greedy vs min-peak)\n",
+           "| model | greedy B | min-peak B | change | live-bytes bound of the order used B | plan used | "
+           "plan-memory s (greedy / min-peak) | compile s (greedy / min-peak) | outputs bit-identical |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    larger = []
+    for m in dict.fromkeys(r["model"] for r in rows):
+        g = next(r for r in rows if r["model"] == m and r["method"] == "greedy")
+        p = next(r for r in rows if r["model"] == m and r["method"] == "min-peak")
+        change = 100.0 * (p["arena_bytes"] / g["arena_bytes"] - 1) if g["arena_bytes"] else 0.0
+        if p["arena_bytes"] > g["arena_bytes"]:
+            larger.append(m)
+        out.append(f"| {m} | {g['arena_bytes']} | {p['arena_bytes']} | {change:+.1f}% | {p['peak_bytes']} | "
+                   f"{p['winner']}: {p['how']} | {g['plan_s']:.2f} / {p['plan_s']:.2f} | "
+                   f"{g['compile_s']:.1f} / {p['compile_s']:.1f} | {'yes' if p['outputs_identical'] else 'NO'} |")
+    out.append(f"\nMin-peak arena larger than greedy's on: {', '.join(larger) or 'no model'}.")
+    return "\n".join(out)
+
+
 def summarize_arena(records: list[dict]) -> str:
     rows = [r for r in records if r["budget"] == "arena"]
     if not rows:
@@ -189,7 +282,7 @@ def summarize(records: list[dict]) -> str:
                        f"({len(at_mr) - len(reds)} models move nothing at M_R under any method).")
         out.append(f"Zero traffic at M_P: {sum(1 for r in zero_mp if r['traffic_bytes'] == 0)}/{len(zero_mp)} models.")
         out.append(f"Slowest COSMA solve at M_R: {max((r['solve_s'] for r in at_mr), default=0):.2f} s.")
-    return "\n".join(out) + "\n" + summarize_arena(records)
+    return "\n".join(out) + "\n" + summarize_arena(records) + "\n" + summarize_llvm_arena(records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="per plan (default 20, --quick 5)")
     p.add_argument("--models", metavar="A,B", help=f"models to run (default: {','.join(MODELS)}; also {','.join(EXTRA)})")
     p.add_argument("--solver", default="auto", choices=["auto", "highs", "cbc"])
-    p.add_argument("--no-arena", action="store_true", help="skip the spill-free arena comparison (dtype sizes)")
+    p.add_argument("--no-arena", action="store_true", help="skip the arena comparisons")
+    p.add_argument("--arena", action="store_true",
+                   help="only the arena comparisons (tg graph and compiled llvm-cpu), no traffic tables")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     models = args.models.split(",") if args.models else (QUICK if args.quick else MODELS)
     unknown = [m for m in models if m not in MODELS + EXTRA]
@@ -212,8 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = {"no": [False], "yes": [True], "both": [False, True]}[weights]
     limit = args.time_limit if args.time_limit is not None else (5.0 if args.quick else 20.0)
 
+    if args.arena and args.no_arena:
+        print("error: --arena and --no-arena exclude each other", file=sys.stderr)
+        return 2
     records: list[dict] = []
-    for w in variants:
+    for w in [] if args.arena else variants:
         for m in models:
             t0 = time.perf_counter()
             recs = bench_model(m, w, limit, args.solver)
@@ -225,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_arena:
         for m in models:
             records += bench_arena(m, limit, args.solver)
+            recs = bench_llvm_arena(m)
+            records += recs
+            g, p = recs
+            print(f"{m:<14} llvm-cpu arena: greedy {g['arena_bytes']} B, min-peak {p['arena_bytes']} B "
+                  f"({p['winner']}), compile {g['compile_s']:.1f} / {p['compile_s']:.1f} s", flush=True)
     print(summarize(records))
     if args.json:
         with open(args.json, "w") as f:
