@@ -230,27 +230,31 @@ def _packable(op: TGOp, name) -> "Format":
     return fmt
 
 
-def _check_packed(op: TGOp, t: Attribute, fmt) -> tuple[int, ...]:
+def _check_packed(op: TGOp, t: Attribute, fmt, axis: int) -> tuple[int, ...]:
+    """The shape of a packed operand whose blocks are at `axis` (its bytes at `axis` + 1)."""
     from tensorc.quant.packing import bytes_per_block
 
-    if not isinstance(t, B.TensorType) or t.element_type != UI8 or len(t.get_shape()) < 3:
-        fail(op, f"packed operand must be a tensor<...xNBLOCKSxBYTESxui8> of rank >= 3, got {t}")
+    if not isinstance(t, B.TensorType) or t.element_type != UI8 or len(t.get_shape()) < 2:
+        fail(op, f"packed operand must be a ui8 tensor [..., nblocks, bytes, ...], got {t}")
     shape = tuple(t.get_shape())
-    if shape[-1] != bytes_per_block(fmt):
-        fail(op, f"{fmt.name} blocks are {bytes_per_block(fmt)} bytes, the packed operand's last axis is {shape[-1]}")
+    axis = norm_axis(op, axis, len(shape) - 1)
+    if shape[axis + 1] != bytes_per_block(fmt):
+        fail(op, f"{fmt.name} blocks are {bytes_per_block(fmt)} bytes, the packed operand's axis {axis + 1} "
+                 f"is {shape[axis + 1]}")
     return shape
 
 
-def _check_length(op: TGOp, shape, fmt, length: int) -> None:
-    if length < 1 or shape[-2] != -(-length // fmt.block):
-        fail(op, f"{shape[-2]} blocks of {fmt.block} do not hold length {length}")
+def _check_length(op: TGOp, shape, axis: int, fmt, length: int) -> None:
+    axis %= len(shape) - 1
+    if length < 1 or shape[axis] != -(-length // fmt.block):
+        fail(op, f"{shape[axis]} blocks of {fmt.block} do not hold length {length}")
 
 
 @irdl_op_definition
 class PackOp(_BfpOp):
     """Quantize an f32 tensor to an integer block format and store it packed (tensorc.quant.packing):
-    the blocked `axis` moves last and becomes [nblocks, bytes per block] of ui8 (exponent byte, then
-    the mantissas, 2 per byte for BFP12)."""
+    the blocked `axis` is replaced by [nblocks, bytes per block] of ui8 (exponent byte, then the
+    mantissas, 2 per byte for BFP12)."""
 
     name = "bfp.pack"
     ATTRS = {"axis": Int(-1), "format": Str()}
@@ -279,18 +283,16 @@ class UnpackOp(_BfpOp):
         from tensorc.quant.packing import unpacked_shape
 
         fmt = _packable(self, self.attr("format"))
-        shape = _check_packed(self, ins[0], fmt)
-        _check_length(self, shape, fmt, self.attr("length"))
-        rank = len(shape) - 1
-        axis = norm_axis(self, self.attr("axis"), rank)
-        return [tt(unpacked_shape(shape, axis, self.attr("length")), B.f32)]
+        shape = _check_packed(self, ins[0], fmt, self.attr("axis"))
+        _check_length(self, shape, self.attr("axis"), fmt, self.attr("length"))
+        return [tt(unpacked_shape(shape, self.attr("axis"), self.attr("length")), B.f32)]
 
 
 @irdl_op_definition
 class MatMulOp(_BfpOp):
     """A @ unpack(P): numpy matmul of A [..., S, D] with the packed B [..., D, T] blocked along its
-    contraction axis D (packed [..., T, nblocks, bytes]; `length` = D). The K-cache read of Q·Kᵀ:
-    the CPU kernel decodes one column of K at a time, so K is never materialized in f32."""
+    contraction axis D (packed [..., nblocks, bytes, T]; `length` = D). The K-cache read of Q·Kᵀ:
+    the CPU kernel decodes a tile of K at a time, so K is never materialized in f32."""
 
     name = "bfp.matmul"
     OPERANDS = (2, 2)
@@ -302,10 +304,12 @@ class MatMulOp(_BfpOp):
         a = ins[0]
         self._check_float(a, "A")
         fmt = _packable(self, self.attr("format"))
-        shape = _check_packed(self, ins[1], fmt)
+        if len(ins[1].get_shape()) < 3:
+            fail(self, f"packed B must be [..., nblocks, bytes, T], got {ins[1]}")
+        shape = _check_packed(self, ins[1], fmt, -2)
         D = self.attr("length")
-        _check_length(self, shape, fmt, D)
-        b = unpacked_shape(shape, len(shape) - 3, D)  # [..., D, T]
+        _check_length(self, shape, -2, fmt, D)
+        b = unpacked_shape(shape, -2, D)  # [..., D, T]
         ash = list(a.get_shape())
         if len(ash) < 2 or ash[-1] != D:
             fail(self, f"contraction sizes differ: A {ash} x packed B of {D} channels")

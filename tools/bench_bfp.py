@@ -1,8 +1,11 @@
 """`tensorc bench bfp`: BFP / MX K caches, with and without channel rearrangement, on real activations.
 
-    tensorc bench bfp [--json FILE] [--models minilm,rope] [--quick] [--no-llvm]
+    tensorc bench bfp [--json FILE] [--models minilm,rope] [--quick] [--no-llvm] [--llvm-repeat N]
 
 Models:
+
+Rearrangements (`rearrange`): none, weight-norm (the paper's W_k row norms),
+static (E[k²] from W_k, b_k and the preceding norm's γ, β), calibration.
 
 * ``minilm``: the trained all-MiniLM-L6-v2 (6 layers, 12 heads, head_dim 32) on
   the eight real sentences of tools/models/minilm.py; calibration for
@@ -29,13 +32,21 @@ calibration) then `bfp-quantize-kv`. Per record:
 * qk_rel_change: largest relative change (Frobenius, over layers) of the fp32
   Q·Kᵀ that the rearranged program computes, against the original program.
 
-Unless --no-llvm, the best BFP12 MiniLM setting is also compiled for llvm-cpu
-(bfp-expand lowers the bfp ops to tg arithmetic) and its cosine reported as a
-record with target "llvm-cpu".
+Unless --no-llvm, the best BFP12 MiniLM setting (highest cosine) is also
+compiled for llvm-cpu four ways, run side by side (records with target
+"llvm-cpu" and a `variant`): fp32 (no quantization); fake-quant (bfp-expand:
+the K cache is f32 holding BFP values); packed+unpack (bfp-pack{fuse=false}:
+K stored packed, a kernel decodes it to f32 for the matmul); packed+fused
+(bfp-pack: Q·Kᵀ reads the packed K directly). Each has the cosine to the fp32
+reference interpreter, kcache_bytes (what holds K between quantization and the
+attention read), f32_copies_bytes (f32 K decoded from packed), arena_bytes
+(the compiled arena) and latency_ms (one thread, median of --llvm-repeat
+interleaved rounds).
 
 JSON: a list of records {model, format, block, rearrange, k_channel_sqnr_db,
 logits_sqnr_db, zeroed_frac, cosine, cosine_min, bits_per_elem, qk_rel_change,
-heads_permuted, heads_total, target}.
+heads_permuted, heads_total, target} (llvm-cpu records add variant,
+kcache_bytes, f32_copies_bytes, arena_bytes, latency_ms, latency_ms_min).
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ CALIBRATION = [
     "The orchestra rehearsed the symphony late into the night.",
 ]
 
-MODES = ("none", "weight-norm", "calibration")
+MODES = ("none", "weight-norm", "static", "calibration")
 
 
 @dataclass
@@ -221,7 +232,7 @@ def run(prog, inputs: dict, output: str, target: str = "reference") -> np.ndarra
 # ---------------------------------------------------------------------------
 # the benchmark
 # ---------------------------------------------------------------------------
-def bench_model(model: Model, log, llvm: bool = False) -> list[dict]:
+def bench_model(model: Model, log, llvm: bool = False, llvm_repeat: int = 30) -> list[dict]:
     import tensorc
     from tensorc.passes import bfp_rearrange
     from tensorc.quant import parse_format
@@ -231,7 +242,7 @@ def bench_model(model: Model, log, llvm: bool = False) -> list[dict]:
     base_cap = capture_sites(model.prog, model.eval_inputs, model.output)
     head_dim = base_cap.sites[0].head_dim
     log(f"{model.name}: {len(base_cap.sites)} attention sites, {base_cap.sites[0].describe()}")
-    wn: dict[int, tuple] = {}  # weight-norm program and its capture, by min(block, head_dim)
+    wn: dict[tuple, tuple] = {}  # data-free programs and their captures, by (score, min(block, head_dim))
     for family, block in model.configs:
         fmt = parse_format(family, block=block)
         for mode in MODES:
@@ -239,10 +250,10 @@ def bench_model(model: Model, log, llvm: bool = False) -> list[dict]:
             spec = f"format={family} block={block}"
             if mode == "none":
                 prog, cap = model.prog, base_cap
-            elif mode == "weight-norm":
-                key = min(block, head_dim)  # below head_dim the permutation does not depend on the block
+            elif mode in ("weight-norm", "static"):
+                key = (mode, min(block, head_dim))  # below head_dim the permutation does not depend on the block
                 if key not in wn:
-                    wprog = tensorc.lower(model.prog, f"bfp-rearrange{{score=weight-norm {spec}}}")
+                    wprog = tensorc.lower(model.prog, f"bfp-rearrange{{score={mode} {spec}}}")
                     wn[key] = (wprog, capture_sites(wprog, model.eval_inputs, model.output))
                 prog, cap = wn[key]
             else:
@@ -271,22 +282,94 @@ def bench_model(model: Model, log, llvm: bool = False) -> list[dict]:
     if llvm:
         cands = [r for r in records if r["format"] == "bfp12"]
         best = max(cands, key=lambda r: r["cosine"])
-        spec = f"format=bfp12 block={best['block']}"
-        pipe = f"bfp-quantize-kv{{{spec}}},bfp-expand"
-        if best["rearrange"] == "weight-norm":
-            pipe = f"bfp-rearrange{{score=weight-norm {spec}}}," + pipe
-        t0 = time.perf_counter()
-        if best["rearrange"] == "calibration":
-            with bfp_rearrange.use_samples(model.calib_inputs):
-                low = tensorc.lower(model.prog, f"bfp-rearrange{{score=calibration {spec}}}," + pipe)
-        else:
-            low = tensorc.lower(model.prog, pipe)
-        out = run(low, model.eval_inputs, model.output, target="llvm-cpu")
-        cmean, cmin = cosine_of(model, out, ref)
-        rec = dict(best, target="llvm-cpu", cosine=cmean, cosine_min=cmin, seconds=round(time.perf_counter() - t0, 2))
-        records.append(rec)
-        log(f"  llvm-cpu: bfp12_{best['block']} {best['rearrange']}: cos {cmean:.5f} (min {cmin:.5f})")
+        records += llvm_side_by_side(model, best, ref, log, repeat=llvm_repeat)
     return records
+
+
+# ---------------------------------------------------------------------------
+# compiled: fake-quantized vs packed K cache
+# ---------------------------------------------------------------------------
+LLVM_VARIANTS = (  # name, pipeline after bfp-quantize-kv (None: the fp32 program, no quantization)
+    ("fp32", None),
+    ("fake-quant", "bfp-expand"),
+    ("packed+unpack", "bfp-pack{fuse=false}"),
+    ("packed+fused", "bfp-pack"),
+)
+
+
+def kcache_bytes(prog, quant) -> dict:
+    """What holds K between quantization and the attention read, from the tg program the backend
+    lowers (every tg intermediate is one arena buffer of its type's size), summed over layers:
+    `kcache` = the packed ui8 buffers (bfp.pack results) if `prog` has them, else the f32 K operands
+    of the attention sites (read from `quant`, the program before bfp-expand/bfp-pack, where the
+    sites are still recognizable); `f32_copies` = f32 K decoded from packed (bfp.unpack results)."""
+    from tensorc.dialects import dtypes
+    from tensorc.passes.attention_match import find_sites
+
+    def nbytes(v):
+        return int(np.prod(dtypes.shape_of(v.type))) * dtypes.dtype_of(v.type).itemsize
+
+    ops = list(prog.module.walk())
+    packs = [o for o in ops if o.name == "bfp.pack"]
+    if packs:
+        kc = sum(nbytes(o.results[0]) for o in packs)
+    else:
+        kc = sum(nbytes(s.k_value) for s in find_sites(quant.module, quant.weights))
+    return dict(kcache=kc, f32_copies=sum(nbytes(o.results[0]) for o in ops if o.name == "bfp.unpack"))
+
+
+def llvm_side_by_side(model: Model, best: dict, ref: np.ndarray, log, repeat: int = 30) -> list[dict]:
+    """The best BFP12 setting compiled for llvm-cpu four ways (fp32, fake-quantized f32 K via
+    bfp-expand, packed K + unpack kernel, packed K read by the fused Q·Kᵀ kernel): cosine to the
+    fp32 reference, K-cache and arena bytes, and latency (one thread, the variants interleaved
+    round by round, median of `repeat` rounds)."""
+    import tensorc
+    from tensorc.passes import bfp_rearrange
+
+    spec = f"format=bfp12 block={best['block']}"
+    mode = best["rearrange"]
+    if mode == "none":
+        base = model.prog
+    elif mode == "calibration":
+        with bfp_rearrange.use_samples(model.calib_inputs):
+            base = tensorc.lower(model.prog, f"bfp-rearrange{{score=calibration {spec}}}")
+    else:
+        base = tensorc.lower(model.prog, f"bfp-rearrange{{score={mode} {spec}}}")
+    quant = tensorc.lower(base, f"bfp-quantize-kv{{{spec}}}")
+    exes, rows = {}, {}
+    for name, pipe in LLVM_VARIANTS:
+        t0 = time.perf_counter()
+        prog = model.prog if pipe is None else tensorc.lower(quant, pipe)
+        exe = tensorc.compile(prog, target="llvm-cpu", threads=1)
+        out = exe(**model.eval_inputs)[model.output]
+        cmean, cmin = cosine_of(model, out, ref)
+        lowered = getattr(exe, "_lowered", None)
+        arena = int(lowered.module.attributes["cpu.arena_size"].value.data) if lowered is not None else None
+        exes[name] = exe
+        rows[name] = dict(best if pipe else {}, model=model.name, format="fp32" if pipe is None else "bfp12",
+                          block=None if pipe is None else best["block"], rearrange=mode if pipe else "none",
+                          target="llvm-cpu", variant=name, cosine=cmean, cosine_min=cmin,
+                          bits_per_elem=32.0 if pipe is None else best["bits_per_elem"],
+                          arena_bytes=arena, **{f"{k}_bytes": v for k, v in kcache_bytes(prog, quant).items()},
+                          compile_seconds=round(time.perf_counter() - t0, 2))
+    times = {name: [] for name in exes}
+    for name, exe in exes.items():  # warm up
+        exe(**model.eval_inputs)
+    for _ in range(repeat):
+        for name, exe in exes.items():
+            t0 = time.perf_counter()
+            exe(**model.eval_inputs)
+            times[name].append(time.perf_counter() - t0)
+    out = []
+    for name, _ in LLVM_VARIANTS:
+        r = rows[name]
+        r["latency_ms"] = 1e3 * float(np.median(times[name]))
+        r["latency_ms_min"] = 1e3 * float(np.min(times[name]))
+        out.append(r)
+        log(f"  llvm-cpu {name:<14} cos {r['cosine']:.5f} (min {r['cosine_min']:.5f})  K cache {r['kcache_bytes']:>8} B  "
+            f"f32 copies {r['f32_copies_bytes']:>8} B  arena {r['arena_bytes']:>9} B  "
+            f"median {r['latency_ms']:.2f} ms (min {r['latency_ms_min']:.2f})")
+    return out
 
 
 def _count_permuted(prog, base) -> int:
@@ -319,12 +402,20 @@ def summarize(records: list[dict]) -> str:
             out.append(f"| {r['format']} | {r['block']} | {r['bits_per_elem']:.3f} | {r['rearrange']} | "
                        f"{r['k_channel_sqnr_db']:.3f} | {r['logits_sqnr_db']:.3f} | {r['zeroed_frac']:.3f} | "
                        f"{r['cosine']:.5f} ({r['cosine_min']:.5f}) | {r['heads_permuted']}/{r['heads_total']} |")
-        dqk = max(r["qk_rel_change"] for r in rows)
-        out.append(f"\nLargest relative change of fp32 Q·Kᵀ over all layers and settings: {dqk:.1e}.")
-        for r in records:
-            if r["model"] == model and r["target"] == "llvm-cpu":
-                out.append(f"llvm-cpu, {r['format']}_{r['block']} {r['rearrange']}: cosine {r['cosine']:.5f} "
-                           f"(min {r['cosine_min']:.5f}).")
+        if rows:
+            dqk = max(r["qk_rel_change"] for r in rows)
+            out.append(f"\nLargest relative change of fp32 Q·Kᵀ over all layers and settings: {dqk:.1e}.")
+        llvm = [r for r in records if r["model"] == model and r["target"] == "llvm-cpu"]
+        if llvm:
+            q = next(r for r in llvm if r["variant"] != "fp32")
+            out.append(f"\nllvm-cpu, BFP12 n={q['block']} rearrange={q['rearrange']} (one thread, median of the "
+                       f"interleaved runs):\n")
+            out.append("| variant | cosine (min) | K cache bytes | f32 K copies bytes | arena bytes | median ms (min) |")
+            out.append("|---|---|---|---|---|---|")
+            for r in llvm:
+                out.append(f"| {r['variant']} | {r['cosine']:.5f} ({r['cosine_min']:.5f}) | {r['kcache_bytes']} | "
+                           f"{r['f32_copies_bytes']} | {r['arena_bytes']} | {r['latency_ms']:.2f} "
+                           f"({r['latency_ms_min']:.2f}) |")
     return "\n".join(out)
 
 
@@ -334,7 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--models", default="minilm,rope", help="comma-separated: minilm, rope (default: both)")
     p.add_argument("--quick", action="store_true",
                    help="one format per model (bfp12 at the smallest block); the decoder on 32 tokens")
-    p.add_argument("--no-llvm", action="store_true", help="skip the llvm-cpu compile of the best MiniLM setting")
+    p.add_argument("--no-llvm", action="store_true", help="skip the llvm-cpu compiles of the best MiniLM setting")
+    p.add_argument("--llvm-repeat", type=int, default=30, metavar="N",
+                   help="timed rounds of the llvm-cpu side-by-side run (default 30)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     loaders = {"minilm": load_minilm, "rope": (lambda: load_rope(batch=1, seq=32)) if args.quick else load_rope}
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -351,7 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = loaders[name]()
         if args.quick:
             model.configs = model.configs[:1]
-        records += bench_model(model, log, llvm=(name == "minilm" and not args.no_llvm and not args.quick))
+        records += bench_model(model, log, llvm=(name == "minilm" and not args.no_llvm and not args.quick),
+                               llvm_repeat=args.llvm_repeat)
         log(f"{name}: {time.perf_counter() - t0:.1f} s")
     print(summarize(records))
     if args.json:

@@ -1,11 +1,13 @@
 """Packed storage of the integer block formats: the bytes a BFP12 / BFP16 / MXINT8 cache holds.
 
-    p = pack(k, "bfp12_16", axis=-2)          # uint8 [..., nblocks, 9]: 4.5 bits per value
+    p = pack(k, "bfp12_16", axis=-2)          # k [..., D, T] -> uint8 [..., D/16, 9, T]: 4.5 bits per value
     k2 = unpack(p, "bfp12_16", axis=-2, length=k.shape[-2])
     # k2 is bit-identical to quantize(k, "bfp12_16", axis=-2)
 
-Layout. The blocked axis moves last (the other axes keep their order) and is
-cut into nb = ceil(L / n) blocks; each block is `bytes_per_block(fmt)` bytes:
+Layout. The blocked axis of length L is replaced, in place, by two axes
+[nb, bytes_per_block(fmt)] with nb = ceil(L / n): x of shape [..., L, R...]
+packs to [..., nb, B, R...] (uint8), and packed[..., b, :, r...] is block b of
+the vector x[..., :, r...]:
 
     byte 0    the shared exponent, biased: E + 127 (0..254); 0xFF marks a block that held
               NaN or +-inf (every element decodes to the quiet NaN 0x7FC00000)
@@ -14,6 +16,11 @@ cut into nb = ceil(L / n) blocks; each block is `bytes_per_block(fmt)` bytes:
               2j in the low nibble of byte 1 + j and 2j + 1 in the high one; BFP16 and
               MXINT8 (wl = 8) store one int8 per byte. Unused bits (a short last block,
               an odd block size) are zero.
+
+With the blocked axis last (K as [B, H, T, D], blocks along D) this is one
+record per block, token after token. With axes after it (Kᵀ as [B, H, D, T],
+what Q·Kᵀ reads) the byte k of block b of every token is contiguous along T,
+so a kernel decoding many tokens at once reads whole vectors of bytes.
 
 So a block costs 1 + ceil(n·wl / 8) bytes: exactly wl + 8/n bits per value when
 n·wl is a multiple of 8 (the format's bits_per_element). The numbers are those
@@ -60,19 +67,18 @@ def bytes_per_block(fmt: "Format | str") -> int:
 
 
 def packed_shape(shape, fmt: "Format | str", axis: int) -> tuple[int, ...]:
-    """Shape of pack(x) for x of `shape`: the axes but `axis`, then (nblocks, bytes_per_block)."""
+    """Shape of pack(x) for x of `shape`: `axis` replaced by (nblocks, bytes_per_block)."""
     fmt = _check(fmt)
     shape = tuple(int(d) for d in shape)
     axis = axis % len(shape)
-    L = shape[axis]
-    return shape[:axis] + shape[axis + 1:] + (-(-L // fmt.block), bytes_per_block(fmt))
+    return shape[:axis] + (-(-shape[axis] // fmt.block), bytes_per_block(fmt)) + shape[axis + 1:]
 
 
 def unpacked_shape(pshape, axis: int, length: int) -> tuple[int, ...]:
-    """The shape unpack gives: the outer axes of the packed shape with `length` inserted at `axis`."""
-    outer = tuple(int(d) for d in pshape[:-2])
-    axis = axis % (len(outer) + 1)
-    return outer[:axis] + (int(length),) + outer[axis:]
+    """The shape unpack gives: the packed (nblocks, bytes) axes at `axis`, `axis` + 1 replaced by `length`."""
+    pshape = tuple(int(d) for d in pshape)
+    axis = axis % (len(pshape) - 1)
+    return pshape[:axis] + (int(length),) + pshape[axis + 2:]
 
 
 def pack(x, fmt: "Format | str", axis: int = -1) -> np.ndarray:
@@ -100,20 +106,25 @@ def pack(x, fmt: "Format | str", axis: int = -1) -> np.ndarray:
     body = np.zeros(u.shape[:-1], np.int64)
     for j in range(per):
         body |= u[..., j] << (wl * j)
-    return np.concatenate([code[..., None], body.astype(np.uint8)], axis=-1)
+    out = np.concatenate([code[..., None], body.astype(np.uint8)], axis=-1)  # [*other axes, nb, bytes]
+    return np.ascontiguousarray(np.moveaxis(out, (-2, -1), (axis, axis + 1)))
 
 
 def unpack(p, fmt: "Format | str", axis: int, length: int) -> np.ndarray:
-    """float32 values of packed blocks `p` (as `pack` made them), the block axis put back at `axis`
-    with `length` elements: bit-identical to `quantize(x, fmt, axis)`."""
+    """float32 values of packed blocks `p` (as `pack(x, fmt, axis)` made them) with `length` values
+    along `axis`: bit-identical to `quantize(x, fmt, axis)`."""
     fmt = _check(fmt)
     p = np.asarray(p)
-    if p.dtype != np.uint8 or p.ndim < 2 or p.shape[-1] != bytes_per_block(fmt):
-        raise ValueError(f"unpack: expected uint8 [..., nblocks, {bytes_per_block(fmt)}] for {fmt.name}, "
-                         f"got {p.dtype} {list(p.shape)}")
+    if p.dtype != np.uint8 or p.ndim < 2:
+        raise ValueError(f"unpack: expected packed uint8 blocks, got {p.dtype} {list(p.shape)}")
+    axis %= p.ndim - 1
+    bpb = bytes_per_block(fmt)
+    if p.shape[axis + 1] != bpb:
+        raise ValueError(f"unpack: {fmt.name} blocks are {bpb} bytes, axis {axis + 1} of {list(p.shape)} is not")
     wl, n, per = fmt.mantissa_bits, fmt.block, per_byte(fmt)
-    if p.shape[-2] != -(-length // n):
-        raise ValueError(f"unpack: {p.shape[-2]} blocks of {n} cannot hold {length} values")
+    if p.shape[axis] != -(-length // n):
+        raise ValueError(f"unpack: {p.shape[axis]} blocks of {n} cannot hold {length} values")
+    p = np.moveaxis(p, (axis, axis + 1), (-2, -1))  # [*other axes, nb, bytes]
     code = p[..., 0].astype(np.int64)
     body = p[..., 1:].astype(np.int64)
     u = np.stack([(body >> (wl * j)) & ((1 << wl) - 1) for j in range(per)], axis=-1)
@@ -123,13 +134,13 @@ def unpack(p, fmt: "Format | str", axis: int, length: int) -> np.ndarray:
     y = (np.ldexp(m.astype(np.float64), k) + 0.0).astype(np.float32)
     y[np.broadcast_to((code == NAN_CODE)[..., None], y.shape)] = np.float32(np.nan)
     y = y.reshape(y.shape[:-2] + (-1,))[..., :length]
-    outer = p.ndim - 2
-    return np.ascontiguousarray(np.moveaxis(y, -1, axis % (outer + 1)))
+    return np.ascontiguousarray(np.moveaxis(y, -1, axis))
 
 
-def exponent_codes(p) -> np.ndarray:
-    """The biased shared-exponent byte of every block of a packed array [..., nblocks]."""
-    return np.asarray(p)[..., 0]
+def exponent_codes(p, axis: int) -> np.ndarray:
+    """The biased shared-exponent byte of every block of a packed array (blocks along `axis`)."""
+    p = np.asarray(p)
+    return np.take(p, 0, axis=(axis % (p.ndim - 1)) + 1)
 
 
 assert E_MIN + SHARED_EXP_BIAS == 0  # code 0 is 2^-127: the layout above relies on it

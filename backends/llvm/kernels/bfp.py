@@ -1,8 +1,12 @@
 """Packed block floating point on the CPU: bfp.pack, bfp.unpack and bfp.matmul (Q·Kᵀ from packed K).
 
-The layout is tensorc.quant.packing's: the blocked axis moves last, each block
-is one biased exponent byte (0xFF: the block held NaN/inf) and the mantissas in
-two's complement, 8 / wl per byte, the first in the low bits.
+The layout is tensorc.quant.packing's: the blocked axis is replaced by
+[nblocks, bytes]; each block is one biased exponent byte (0xFF: the block held
+NaN/inf) and the mantissas in two's complement, 8 / wl per byte, the first in
+the low bits. Axes after the blocked one (T of Kᵀ [.., D, T]) stay innermost,
+so the kernels walk them in their innermost loop: loads and stores are
+contiguous and LLVM vectorizes them (with the blocked axis last, they go block
+by block instead).
 
 Bit-exact with the numpy reference by construction — every step is exact
 integer or power-of-two arithmetic:
@@ -14,14 +18,15 @@ integer or power-of-two arithmetic:
 * m = clamp(round(x · 2^(wl-2-E)), ±(2^(wl-1)-1)) in f64, where the scaling is
   exact (2^-125..2^133 is an f64 normal) and the rounding is one roundeven
   (rne) or floor(|v| + 1/2) with the sign put back (rna) on the exact quotient;
-* decoding is m · 2^(E-(wl-2)) in f64, rounded once to f32: exact, because
-  every value of the format is an f32 (subnormals included), and m = 0 gives +0.
+* decoding is m · 2^(E-(wl-2)) in f32 with the power of two built from bits
+  (subnormal below 2^-126): exact, because every value of the format is an
+  f32 (subnormals included), and m = 0 gives +0.
 
-bfp.matmul decodes a tile of up to 64 columns of K [D, T] (blocks along D) into
-a stack buffer and accumulates C[s, t0:t0+64] += A[s, d] · Kᵀ-tile[d, :] with t
-innermost (contiguous, so LLVM vectorizes it): the f32 K never exists in the
-arena, only D·64 floats on the stack. Its summation order (d = 0, 1, ...)
-differs from the matmul kernels', so it matches them to rounding, not bitwise.
+bfp.matmul decodes a tile of up to 64 tokens of K [D, T] into a stack buffer
+[D, 64] and accumulates C[s, t0:t0+64] += A[s, d] · tile[d, :] with t
+innermost: the f32 K never exists in the arena, only D·64 floats on the stack.
+Its summation order (d = 0, 1, ...) differs from the matmul kernels', so it
+matches them to rounding, not bitwise.
 """
 
 from __future__ import annotations
@@ -67,141 +72,238 @@ class _E:
         return self.op(arith.BitcastOp(bits, F64))
 
 
-def _x_index(outer_ivs, j, axis):
-    """Index into the unpacked tensor: the outer indices with the axis index inserted at `axis`."""
-    return list(outer_ivs[:axis]) + [j] + list(outer_ivs[axis:])
+def _tiles(kb, total: int, width: int, body) -> None:
+    """body(start, w) over [0, total) in tiles of `width` (a static tail tile last)."""
+    full, tail = divmod(total, width)
+    if full:
+        with kb.loop(0, full) as it:
+            body(kb.mul(it, width), width)
+    if tail:
+        body(kb.idx(full * width), tail)
+
+
+def _blocks(kb, L: int, n: int, body) -> None:
+    """body(b, j0, count) for every block of the axis (a static short last block)."""
+    full, tail = divmod(L, n)
+    if full:
+        with kb.loop(0, full) as b:
+            body(b, kb.mul(b, n), n)
+    if tail:
+        body(kb.idx(full), kb.idx(full * n), tail)
+
+
+def _views(kb, x_shape, axis, x, p):
+    """x as [lead, L, R] and its packed form as [lead, nb, bytes, R]."""
+    from .kit import prod, reshape_view
+
+    lead, L, R = prod(x_shape[:axis]), x_shape[axis], prod(x_shape[axis + 1:])
+    ps = shape(p)
+    return (reshape_view(kb, x, [lead, L, R]), reshape_view(kb, p, [lead, ps[axis], ps[axis + 1], R]), lead, L, R)
 
 
 # ---------------------------------------------------------------------------
 # bfp.pack
 # ---------------------------------------------------------------------------
-@kernel("bfp.pack")
-def pack(kb: KernelBuilder, ins, outs, op) -> None:
-    fmt, per = _fmt(op)
-    x, p = ins[0], outs[0]
-    xs = shape(x)
-    axis = op.attr("axis") % len(xs)
-    L, n, wl = xs[axis], fmt.block, fmt.mantissa_bits
-    outer = xs[:axis] + xs[axis + 1:]
-    bpb = shape(p)[-1]
-    e = _E(kb)
-    full, tail = divmod(L, n)
-    with kb.loops(outer) as ivs:
-        if full:
-            with kb.loop(0, full) as b:
-                _pack_block(kb, e, x, p, ivs, b, kb.mul(b, n), n, axis, fmt, per, bpb)
-        if tail:
-            _pack_block(kb, e, x, p, ivs, kb.idx(full), kb.idx(full * n), tail, axis, fmt, per, bpb)
+class _Encoder:
+    """The shared exponent and the mantissas of one block, from |x| bit patterns and f64 scaling."""
 
+    def __init__(self, kb: KernelBuilder, fmt, per: int):
+        self.kb, self.e, self.fmt, self.per = kb, _E(kb), fmt, per
+        self.wl = fmt.mantissa_bits
 
-def _pack_block(kb, e: _E, x, p, ivs, b, j0, count: int, axis: int, fmt, per: int, bpb: int) -> None:
-    """One block of `count` (static) values starting at axis index j0."""
-    wl = fmt.mantissa_bits
+    def abs_bits(self, xv):
+        e = self.e
+        return e.op(arith.AndIOp(e.op(arith.BitcastOp(xv, I32)), e.i(0x7FFFFFFF)))
 
-    def load(j):
-        return kb.load(x, _x_index(ivs, kb.add(j0, j) if not isinstance(j, int) else kb.add(j0, j), axis))
+    def code(self, amax):
+        """Exponent byte (i32) of a block from its largest |x| pattern."""
+        e, kb = self.e, self.kb
+        nonfinite = e.op(arith.CmpiOp(amax, e.i(0x7F800000), "uge"))
+        field = e.op(arith.ShRUIOp(amax, e.i(23)))
+        E = e.op(arith.MaxSIOp(e.op(arith.SubiOp(field, e.i(127))), e.i(-127)))  # subnormal amax: -127
+        E = sel(kb, e.op(arith.CmpiOp(amax, e.i(0), "eq")), e.i(0), E)  # all-zero block: 0
+        return sel(kb, nonfinite, e.i(0xFF), e.op(arith.AddiOp(E, e.i(127))))
 
-    # amax as bits: unsigned max of |x| patterns
-    (amax,) = kb.fold([count], [e.i(0)], lambda jv, acc: [e.op(arith.MaxUIOp(acc[0], e.op(arith.AndIOp(
-        e.op(arith.BitcastOp(load(jv[0]), I32)), e.i(0x7FFFFFFF)))))])
-    nonfinite = e.op(arith.CmpiOp(amax, e.i(0x7F800000), "uge"))
-    field = e.op(arith.ShRUIOp(amax, e.i(23)))
-    E = e.op(arith.MaxSIOp(e.op(arith.SubiOp(field, e.i(127))), e.i(-127)))
-    E = sel(kb, e.op(arith.CmpiOp(amax, e.i(0), "eq")), e.i(0), E)
-    E = sel(kb, nonfinite, e.i(0), E)
-    code = sel(kb, nonfinite, e.i(0xFF), e.op(arith.AddiOp(E, e.i(127))))
-    kb.store(e.op(arith.TruncIOp(code, I8)), p, list(ivs) + [b, kb.idx(0)])
-    scale = e.f64_pow2(e.op(arith.SubiOp(e.i(wl - 2), E)))
-    mmax = float(fmt.mmax)
-    mask = (1 << wl) - 1
+    def scale(self, code):
+        """(non-finite flag, 2^(wl-2-E) as f64) from the exponent byte."""
+        e = self.e
+        nonfinite = e.op(arith.CmpiOp(code, e.i(0xFF), "eq"))
+        E = sel(self.kb, nonfinite, e.i(0), e.op(arith.SubiOp(code, e.i(127))))
+        return nonfinite, e.f64_pow2(e.op(arith.SubiOp(e.i(self.wl - 2), E)))
 
-    def mantissa(j):
-        v = e.op(arith.MulfOp(e.op(arith.ExtFOp(load(j), F64)), scale))
+    def field(self, xv, nonfinite, scale, t: int):
+        """The mantissa of x in two's complement wl bits, shifted to field t of its byte (i32)."""
+        e, kb, fmt = self.e, self.kb, self.fmt
+        v = e.op(arith.MulfOp(e.op(arith.ExtFOp(xv, F64)), scale))
         if fmt.rounding == "rne":
             r = e.op(math.RoundEvenOp(v))
         else:
             r = e.op(math.CopySignOp(e.op(math.FloorOp(e.op(arith.AddfOp(e.op(math.AbsFOp(v)), kb.const(0.5, F64))))), v))
+        mmax = float(fmt.mmax)
         r = e.op(arith.MinimumfOp(e.op(arith.MaximumfOp(r, kb.const(-mmax, F64))), kb.const(mmax, F64)))
         m = sel(kb, nonfinite, e.i(0), e.op(arith.FPToSIOp(r, I32)))
-        return e.op(arith.AndIOp(m, e.i(mask)))
+        u = e.op(arith.AndIOp(m, e.i((1 << self.wl) - 1)))
+        return e.op(arith.ShLIOp(u, e.i(self.wl * t))) if t else u
 
-    def byte(js):
-        acc = None
-        for t, j in enumerate(js):
-            u = mantissa(j)
-            if t:
-                u = e.op(arith.ShLIOp(u, e.i(wl * t)))
-            acc = u if acc is None else e.op(arith.OrIOp(acc, u))
-        return e.op(arith.TruncIOp(acc, I8))
+    def byte(self, fields):
+        acc = fields[0]
+        for f in fields[1:]:
+            acc = self.e.op(arith.OrIOp(acc, f))
+        return self.e.op(arith.TruncIOp(acc, I8))
 
-    nfull, rest = divmod(count, per)
-    if nfull:
-        with kb.loop(0, nfull) as jb:
-            base = kb.mul(jb, per)
-            kb.store(byte([kb.add(base, t) for t in range(per)]), p, list(ivs) + [b, kb.add(jb, 1)])
-    if rest:
-        kb.store(byte([kb.idx(nfull * per + t) for t in range(rest)]), p, list(ivs) + [b, kb.idx(1 + nfull)])
-    for k in range(1 + nfull + (1 if rest else 0), bpb):  # bytes of a short block's missing values
-        kb.store(kb.const(0, I8), p, list(ivs) + [b, kb.idx(k)])
+
+@kernel("bfp.pack")
+def pack(kb: KernelBuilder, ins, outs, op) -> None:
+    """Blocked axis last: block by block along it. Otherwise the axes after it are columns, taken in
+    tiles of up to 64 with the column loop innermost (contiguous loads and stores, vectorizable)."""
+    fmt, per = _fmt(op)
+    xs = shape(ins[0])
+    axis = op.attr("axis") % len(xs)
+    x, p, lead, L, R = _views(kb, xs, axis, ins[0], outs[0])
+    enc = _Encoder(kb, fmt, per)
+    e = enc.e
+    bpb = shape(outs[0])[axis + 1]
+    zero8 = kb.const(0, I8)
+
+    if R == 1:
+        def block(i, b, j0, count):
+            def xv(j):
+                return kb.load(x, [i, kb.add(j0, j), kb.idx(0)])
+
+            (amax,) = kb.fold([count], [e.i(0)], lambda jv, acc: [e.op(arith.MaxUIOp(acc[0], enc.abs_bits(xv(jv[0]))))])
+            code = enc.code(amax)
+            kb.store(e.op(arith.TruncIOp(code, I8)), p, [i, b, kb.idx(0), kb.idx(0)])
+            nonfinite, scale = enc.scale(code)
+            nfull, rest = divmod(count, per)
+            if nfull:
+                with kb.loop(0, nfull) as jb:
+                    base = kb.mul(jb, per)
+                    by = enc.byte([enc.field(xv(kb.add(base, t)), nonfinite, scale, t) for t in range(per)])
+                    kb.store(by, p, [i, b, kb.add(jb, 1), kb.idx(0)])
+            if rest:
+                by = enc.byte([enc.field(xv(kb.idx(nfull * per + t)), nonfinite, scale, t) for t in range(rest)])
+                kb.store(by, p, [i, b, kb.idx(1 + nfull), kb.idx(0)])
+            for k in range(1 + -(-count // per), bpb):  # bytes of a short block's missing values
+                kb.store(zero8, p, [i, b, kb.idx(k), kb.idx(0)])
+
+        with kb.loop(0, lead) as i:
+            _blocks(kb, L, fmt.block, lambda b, j0, count: block(i, b, j0, count))
+        return
+
+    width = min(R, TILE)
+    amax_s = scratch(kb, I32, [width])
+
+    def block(i, r0, w, b, j0, count):
+        with kb.loop(0, w) as c:
+            kb.store(e.i(0), amax_s, [c])
+        with kb.loop(0, count) as j:
+            with kb.loop(0, w) as c:
+                a = enc.abs_bits(kb.load(x, [i, kb.add(j0, j), kb.add(r0, c)]))
+                kb.store(e.op(arith.MaxUIOp(kb.load(amax_s, [c]), a)), amax_s, [c])
+        with kb.loop(0, w) as c:
+            code = enc.code(kb.load(amax_s, [c]))
+            kb.store(code, amax_s, [c])  # the scratch now holds the codes
+            kb.store(e.op(arith.TruncIOp(code, I8)), p, [i, b, kb.idx(0), kb.add(r0, c)])
+
+        def byte_row(k, j_first, nvals):
+            with kb.loop(0, w) as c:
+                nonfinite, scale = enc.scale(kb.load(amax_s, [c]))
+                fields = [enc.field(kb.load(x, [i, kb.add(j_first, t), kb.add(r0, c)]), nonfinite, scale, t)
+                          for t in range(nvals)]
+                kb.store(enc.byte(fields), p, [i, b, k, kb.add(r0, c)])
+
+        nfull, rest = divmod(count, per)
+        if nfull:
+            with kb.loop(0, nfull) as jb:
+                byte_row(kb.add(jb, 1), kb.add(j0, kb.mul(jb, per)), per)
+        if rest:
+            byte_row(kb.idx(1 + nfull), kb.add(j0, nfull * per), rest)
+        for k in range(1 + -(-count // per), bpb):
+            with kb.loop(0, w) as c:
+                kb.store(zero8, p, [i, b, kb.idx(k), kb.add(r0, c)])
+
+    with kb.loop(0, lead) as i:
+        _tiles(kb, R, width, lambda r0, w: _blocks(kb, L, fmt.block, lambda b, j0, count: block(i, r0, w, b, j0, count)))
 
 
 # ---------------------------------------------------------------------------
 # decoding (bfp.unpack, bfp.matmul)
 # ---------------------------------------------------------------------------
-def _decode_block(kb, e: _E, p, pidx, count: int, fmt, per: int, put) -> None:
-    """Decode the first `count` (static) values of the block at p[*pidx, :]; put(j, value_f32)."""
-    wl = fmt.mantissa_bits
-    code = e.op(arith.ExtUIOp(kb.load(p, list(pidx) + [kb.idx(0)]), I32))
-    nan = e.op(arith.CmpiOp(code, e.i(0xFF), "eq"))
-    scale = e.f64_pow2(e.op(arith.SubiOp(code, e.i(127 + wl - 2))))
-    qnan = e.op(arith.BitcastOp(e.i(QNAN_BITS), F32))
-    shift_up = 32 - wl
+class _Decoder:
+    """m · 2^(E - (wl - 2)) as f32 (NaN blocks: the quiet NaN), in f32 arithmetic: the power of two
+    is built from bits (a subnormal one below 2^-126) and the product is exact because every value
+    of the format is an f32."""
 
-    def value(byte32, t):
-        u = e.op(arith.ShRUIOp(byte32, e.i(wl * t))) if t else byte32
-        m = e.op(arith.ShRSIOp(e.op(arith.ShLIOp(u, e.i(shift_up))), e.i(shift_up)))  # sign-extend wl bits
-        v = e.op(arith.TruncFOp(e.op(arith.MulfOp(e.op(arith.SIToFPOp(m, F64)), scale)), F32))
-        return sel(kb, nan, qnan, v)
+    def __init__(self, kb: KernelBuilder, fmt, per: int):
+        self.kb, self.e, self.fmt, self.per = kb, _E(kb), fmt, per
+        self.wl = fmt.mantissa_bits
 
-    def byte_at(k):
-        return e.op(arith.ExtUIOp(kb.load(p, list(pidx) + [k]), I32))
+    def block_scale(self, code_i8):
+        """(nan flag, f32 scale) of a block from its exponent byte."""
+        e = self.e
+        code = e.op(arith.ExtUIOp(code_i8, I32))
+        nan = e.op(arith.CmpiOp(code, e.i(0xFF), "eq"))
+        k = e.op(arith.SubiOp(code, e.i(127 + self.wl - 2)))  # -133 .. 128
+        normal = e.op(arith.ShLIOp(e.op(arith.AddiOp(k, e.i(127))), e.i(23)))
+        sub = e.op(arith.ShLIOp(e.i(1), e.op(arith.AddiOp(k, e.i(149)))))
+        bits = sel(self.kb, e.op(arith.CmpiOp(k, e.i(-126), "slt")), sub, normal)
+        return nan, e.op(arith.BitcastOp(bits, F32))
 
-    nfull, rest = divmod(count, per)
-    if nfull:
-        with kb.loop(0, nfull) as jb:
-            by = byte_at(kb.add(jb, 1))
-            base = kb.mul(jb, per)
-            for t in range(per):
-                put(kb.add(base, t), value(by, t))
-    if rest:
-        by = byte_at(kb.idx(1 + nfull))
-        for t in range(rest):
-            put(kb.idx(nfull * per + t), value(by, t))
+    def value(self, byte_i8, t: int, nan, scale):
+        """Mantissa t of a byte, decoded."""
+        e, wl = self.e, self.wl
+        u = e.op(arith.ExtUIOp(byte_i8, I32))
+        up = 32 - wl - wl * t  # move the field to the top, then shift down arithmetically: sign-extended
+        if up:
+            u = e.op(arith.ShLIOp(u, e.i(up)))
+        m = e.op(arith.ShRSIOp(u, e.i(32 - wl)))
+        v = e.op(arith.MulfOp(e.op(arith.SIToFPOp(m, F32)), scale))
+        return sel(self.kb, nan, e.op(arith.BitcastOp(e.i(QNAN_BITS), F32)), v)
 
+    def decode(self, L: int, width, at, put) -> None:
+        """Decode `width` blocked vectors side by side (width None: one vector, no column loop):
+        at(b, k, c) indexes byte k of block b of vector c; put(j, c, value) stores value j of it.
+        The column loop is innermost, so loads and stores run along it."""
+        kb, per = self.kb, self.per
 
-def _decode_axis(kb, e: _E, p, outer_idx, L: int, fmt, per: int, put) -> None:
-    """Decode the L values of one blocked vector p[*outer_idx, :, :]; put(j, value) with j in [0, L)."""
-    n = fmt.block
-    full, tail = divmod(L, n)
-    if full:
-        with kb.loop(0, full) as b:
-            j0 = kb.mul(b, n)
-            _decode_block(kb, e, p, list(outer_idx) + [b], n, fmt, per, lambda j, v: put(kb.add(j0, j), v))
-    if tail:
-        j0 = kb.idx(full * n)
-        _decode_block(kb, e, p, list(outer_idx) + [kb.idx(full)], tail, fmt, per, lambda j, v: put(kb.add(j0, j), v))
+        def group(b, k, j_first, nvals):
+            def body(c):
+                nan, scale = self.block_scale(kb.load(*at(b, kb.idx(0), c)))
+                by = kb.load(*at(b, k, c))
+                for t in range(nvals):
+                    put(kb.add(j_first, t), c, self.value(by, t, nan, scale))
+
+            if width is None:
+                body(None)
+            else:
+                with kb.loop(0, width) as c:
+                    body(c)
+
+        def block(b, j0, count):
+            nfull, rest = divmod(count, per)
+            if nfull:
+                with kb.loop(0, nfull) as jb:
+                    group(b, kb.add(jb, 1), kb.add(j0, kb.mul(jb, per)), per)
+            if rest:
+                group(b, kb.idx(1 + nfull), kb.add(j0, nfull * per), rest)
+
+        _blocks(kb, L, self.fmt.block, block)
 
 
 @kernel("bfp.unpack")
 def unpack(kb: KernelBuilder, ins, outs, op) -> None:
+    """Blocked axis last: vector after vector. Otherwise along the axes after it (contiguous)."""
     fmt, per = _fmt(op)
-    p, y = ins[0], outs[0]
-    ys = shape(y)
+    ys = shape(outs[0])
     axis = op.attr("axis") % len(ys)
-    outer = ys[:axis] + ys[axis + 1:]
-    e = _E(kb)
-    with kb.loops(outer) as ivs:
-        _decode_axis(kb, e, p, ivs, ys[axis], fmt, per, lambda j, v: kb.store(v, y, _x_index(ivs, j, axis)))
+    y, p, lead, L, R = _views(kb, ys, axis, outs[0], ins[0])
+    dec = _Decoder(kb, fmt, per)
+    with kb.loop(0, lead) as i:
+        if R == 1:
+            dec.decode(L, None, lambda b, k, c: (p, [i, b, k, kb.idx(0)]),
+                       lambda j, c, v: kb.store(v, y, [i, j, kb.idx(0)]))
+        else:
+            dec.decode(L, R, lambda b, k, c: (p, [i, b, k, c]), lambda j, c, v: kb.store(v, y, [i, j, c]))
 
 
 @kernel("bfp.matmul")
@@ -211,9 +313,9 @@ def matmul(kb: KernelBuilder, ins, outs, op) -> None:
     c = outs[0]
     As, Ps, Cs = shape(a), shape(p), shape(c)
     S, D = As[-2], As[-1]
-    T = Ps[-3]
+    T = Ps[-1]
     batch = Cs[:-2]
-    e = _E(kb)
+    dec = _Decoder(kb, fmt, per)
     width = min(T, TILE)
     kt = scratch(kb, F32, [D, width])  # decoded K tile [d, t]
     zero = kb.const(0.0, F32)
@@ -226,9 +328,7 @@ def matmul(kb: KernelBuilder, ins, outs, op) -> None:
     def tile(ivs, t0, w: int):
         pb = bidx(ivs, Ps[:-3])
         ab = bidx(ivs, As[:-2])
-        with kb.loop(0, w) as tt:
-            t = kb.add(t0, tt)
-            _decode_axis(kb, e, p, pb + [t], D, fmt, per, lambda d, v: kb.store(v, kt, [d, tt]))
+        dec.decode(D, w, lambda b, k, tt: (p, pb + [b, k, kb.add(t0, tt)]), lambda d, tt, v: kb.store(v, kt, [d, tt]))
         with kb.loop(0, S) as s:
             with kb.loop(0, w) as tt:
                 kb.store(zero, c, list(ivs) + [s, kb.add(t0, tt)])
@@ -237,15 +337,10 @@ def matmul(kb: KernelBuilder, ins, outs, op) -> None:
                 with kb.loop(0, w) as tt:
                     ci = list(ivs) + [s, kb.add(t0, tt)]
                     acc = kb.load(c, ci)
-                    kb.store(e.op(arith.AddfOp(acc, e.op(arith.MulfOp(av, kb.load(kt, [d, tt]))))), c, ci)
+                    kb.store(kb.op(arith.AddfOp(acc, kb.op(arith.MulfOp(av, kb.load(kt, [d, tt]))))), c, ci)
 
-    full, tail = divmod(T, width)
     with kb.loops(batch) as ivs:
-        if full:
-            with kb.loop(0, full) as it:
-                tile(ivs, kb.mul(it, width), width)
-        if tail:
-            tile(ivs, kb.idx(full * width), tail)
+        _tiles(kb, T, width, lambda t0, w: tile(ivs, t0, w))
 
 
 __all__ = ["pack", "unpack", "matmul", "TILE"]

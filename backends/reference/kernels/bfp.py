@@ -42,6 +42,6 @@ def _matmul(inputs, attrs, outs):
     """A @ B with B unpacked from its blocks along the contraction axis (-2)."""
     from tensorc.quant.packing import unpack
 
-    p = inputs[1]
+    p = inputs[1]  # [..., nblocks, bytes, T]
     b = unpack(p, attrs["format"], axis=p.ndim - 3, length=int(attrs["length"]))
     return [np.matmul(np.asarray(inputs[0], np.float32), b)]

@@ -52,7 +52,7 @@ func.func @unpack_wrong_bytes(%p: tensor<4x2x8xui8>) -> tensor<4x32xf32> {
   func.return %u : tensor<4x32xf32>
 }
 
-// CHECK: bfp.unpack: bfp12_16 blocks are 9 bytes, the packed operand's last axis is 8
+// CHECK: bfp.unpack: bfp12_16 blocks are 9 bytes, the packed operand's axis 2 is 8
 
 // -----
 
