@@ -166,11 +166,13 @@ def write_package(path, low: Program, signature: Signature, info) -> PackageInfo
     return PackageInfo(Path(path), manifest, {k: len(v) for k, v in entries.items()}, times)
 
 
-def compile_package(prog: Program, path, cpu: str = "host", dump_dir=None, print_after_all: bool = False) -> PackageInfo:
-    """Lower a tg Program with the llvm-cpu pipeline and write its package (no JIT)."""
+def compile_package(prog: Program, path, cpu: str = "host", dump_dir=None, print_after_all: bool = False,
+                    lut: bool = False) -> PackageInfo:
+    """Lower a tg Program with the llvm-cpu pipeline and write its package (no JIT).
+    `lut`: low-bit matmuls through LUT mpGEMM (docs/lut.md §4)."""
     from tensorc.backends.llvm import codegen
     from tensorc.backends.llvm.lower_tg import LoweringError
-    from tensorc.pipeline import NAMED_PIPELINES, run_passes
+    from tensorc.pipeline import llvm_cpu_pipeline, run_passes
 
     t0 = time.perf_counter()
     try:
@@ -178,7 +180,8 @@ def compile_package(prog: Program, path, cpu: str = "host", dump_dir=None, print
     except ValueError as e:
         raise BackendError(str(e)) from None
     try:
-        low = run_passes(prog.clone(), NAMED_PIPELINES["llvm-cpu"], dump_dir=dump_dir, print_after_all=print_after_all)
+        low = run_passes(prog.clone(), llvm_cpu_pipeline(cpu=cpu, lut=lut), dump_dir=dump_dir,
+                         print_after_all=print_after_all)
     except LoweringError as e:
         raise BackendError(f"llvm-cpu: {e}") from None
     lower_s = time.perf_counter() - t0

@@ -43,6 +43,18 @@ NAMED_PIPELINES: dict[str, str] = {
 WEIGHTS_FILE = "weights.npz"
 
 
+def llvm_cpu_pipeline(*, threads: int = 0, cpu: str = "host", simd: str = "auto", lut: bool = False) -> str:
+    """The `llvm-cpu` pipeline with the target's options: `threads` for convert-to-llvm (0 = all
+    cores at run time), `cpu` (host | generic) and `simd` (kernels/lowbit_isa.py) for the kernels,
+    and `lut`: rewrite low-bit matmuls to LUT mpGEMM first (the `lut` pipeline; docs/lut.md §4)."""
+    spec = NAMED_PIPELINES["llvm-cpu"]
+    spec = spec.replace("convert-tg-to-loops", f"convert-tg-to-loops{{cpu={cpu} simd={simd}}}")
+    spec = spec.replace("convert-to-llvm", f"convert-to-llvm{{threads={threads}}}")
+    if lut:  # after the graph cleanup (constant codes are then visible), before the kernels
+        spec = spec.replace("convert-tg-to-loops", NAMED_PIPELINES["lut"] + ",convert-tg-to-loops", 1)
+    return spec
+
+
 # ---- parsing ----------------------------------------------------------------
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
@@ -225,6 +237,7 @@ def load_dump(path: str | os.PathLike) -> ModuleOp:
 
 __all__ = [
     "NAMED_PIPELINES",
+    "llvm_cpu_pipeline",
     "parse_pipeline_spec",
     "run_passes",
     "parse_module",

@@ -58,19 +58,20 @@ class LLVMExecutable(Executable):
     target = "llvm-cpu"
 
     def __init__(self, prog: Program, cpu: str = "host", dump_dir=None, print_after_all: bool = False,
-                 threads: int | None = None, **_):
+                 threads: int | None = None, lut: bool = False, simd: str = "auto", **_):
         import time
 
         from tensorc.backends.llvm import codegen, jit
         from tensorc.backends.llvm.lower_tg import LoweringError
-        from tensorc.pipeline import NAMED_PIPELINES, run_passes
+        from tensorc.pipeline import llvm_cpu_pipeline, run_passes
 
         super().__init__(prog.signature)
         # threads: None = all cores (decided at run time by the thread pool), 1 = no threads, N = N
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise BackendError(f"threads must be a positive integer or None, not {threads!r}")
         self.threads = threads
-        spec = NAMED_PIPELINES["llvm-cpu"].replace("convert-to-llvm", f"convert-to-llvm{{threads={threads or 0}}}")
+        # lut: low-bit matmuls through LUT mpGEMM (docs/lut.md §4); simd: cap on the low-bit kernels' ISA
+        spec = llvm_cpu_pipeline(threads=threads or 0, cpu=cpu, simd=simd, lut=lut)
         t0 = time.perf_counter()
         try:
             low = run_passes(prog.clone(), spec, dump_dir=dump_dir, print_after_all=print_after_all)
