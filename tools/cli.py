@@ -10,6 +10,8 @@
     tensorc passes
     tensorc demo / tensorc conformance   (tools/demo.py, tools/conformance.py)
     tensorc bench cpu [--json FILE] [--quick] [--threads 1,2]   (tools/bench_cpu.py)
+    tensorc sim model.ltc --input x=x.npy [--ltc-config F] [--json report.json]   (LUT Tensor Core)
+    tensorc disasm model.ltc [--data]  /  tensorc asm file.s -o file.ltc
 
 User errors (any TensorcError, unreadable files) print one line `error: ...`
 and exit 1; `--debug` shows the traceback instead. Usage errors exit 2.
@@ -299,6 +301,69 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# ---- LUT Tensor Core programs (docs/ltc.md): the runtime simulator, assembler, disassembler ----
+
+
+def _ltc(fn):
+    """Run fn, turning the simulator's errors (which cannot derive from TensorcError) into one line."""
+    from tensorc.diagnostics import BackendError
+    from tensorc.runtime.ltc.errors import LTCError
+
+    try:
+        return fn()
+    except LTCError as e:
+        raise BackendError(str(e)) from e
+
+
+def cmd_sim(args) -> int:
+    import json
+
+    from tensorc.runtime.ltc import format_report, load_config, read_program, simulate
+
+    def run():
+        cfg = load_config(args.ltc_config)
+        prog = read_program(args.program)
+        arrays = {name: _load_array(name, path) for name, path in args.input or []}
+        res = simulate(prog, arrays, cfg, functional=not args.timing_only)
+        if not args.timing_only:
+            _print_outputs(res.outputs, args.output_dir)
+        print(format_report(res.report))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"program": args.program, "config": cfg.to_dict(), **res.report}, f, indent=2)
+            print(f"wrote {args.json}")
+        return 0
+
+    return _ltc(run)
+
+
+def cmd_disasm(args) -> int:
+    from tensorc.ltc.asm import disassemble
+    from tensorc.runtime.ltc import read_program
+
+    text = _ltc(lambda: disassemble(read_program(args.program), data=args.data))
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_asm(args) -> int:
+    from tensorc.ltc.asm import assemble
+
+    with open(args.source) as f:
+        text = f.read()
+    prog = _ltc(lambda: assemble(text, args.source))
+    out = args.output or os.path.splitext(args.source)[0] + ".ltc"
+    data = prog.to_bytes()
+    with open(out, "wb") as f:
+        f.write(data)
+    print(f"wrote {out}: {len(prog.instrs)} instructions, {len(data)} bytes")
+    return 0
+
+
 def cmd_passes(args) -> int:
     from tensorc.passes import registry
     from tensorc.pipeline import NAMED_PIPELINES
@@ -451,6 +516,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="out/demo-ir", help="where the IR dumps go (default: out/demo-ir)")
     p.add_argument("--target", default="reference")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sim", help="simulate a LUT Tensor Core program (.ltc): outputs, cycles, traffic, energy")
+    p.add_argument("program", help="a .ltc program")
+    p.add_argument("--input", action="append", type=_input_arg, metavar="NAME=FILE.npy", help="an input (repeatable)")
+    p.add_argument("--ltc-config", metavar="FILE", help="machine parameters (.json or .toml; docs/ltc.md)")
+    p.add_argument("--json", metavar="FILE", help="also write the report (and the config) as JSON")
+    p.add_argument("--output-dir", metavar="DIR", help="save each output as DIR/NAME.npy instead of printing it")
+    p.add_argument("--timing-only", action="store_true", help="skip the numerics: cycles, traffic and energy only")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("disasm", help="print a .ltc program as assembly text")
+    p.add_argument("program", help="a .ltc program")
+    p.add_argument("--data", action="store_true", help="include the DRAM segments (base64), so `asm` rebuilds the file")
+    p.add_argument("-o", "--output", metavar="FILE.s", help="write here instead of stdout")
+    p.set_defaults(func=cmd_disasm)
+
+    p = sub.add_parser("asm", help="assemble LUT Tensor Core assembly text into a .ltc program")
+    p.add_argument("source", help="assembly text (docs/ltc.md §3)")
+    p.add_argument("-o", "--output", metavar="FILE.ltc", help="the program to write (default: SOURCE.ltc)")
+    p.set_defaults(func=cmd_asm)
 
     # listed for --help only: main() hands their arguments to their own parsers untouched
     sub.add_parser("opt", help="the mlir-opt of tensorc (tensorc opt --help)", add_help=False)

@@ -118,10 +118,9 @@ def disassemble(prog: LTCProgram, data: bool = False, offsets: bool = True) -> s
             out.append(f"# .bytes elided: {len(s.data)} bytes, crc32 0x{zlib.crc32(s.data):08x} "
                        f"(tensorc disasm --data includes them)")
     off = 0
-    width = max([len(format_instr(i)) for i in prog.instrs] + [0])
     for ins in prog.instrs:
         text = format_instr(ins)
-        out.append(f"{text:<{width}}  # {off}" if offsets else text)
+        out.append(f"{text}  # @{off}" if offsets else text)  # @ the word offset errors name
         off += ins.spec.words
     return "\n".join(out) + "\n"
 

@@ -93,7 +93,7 @@ class LTCConfig:
 
     @property
     def dram_latency_cycles(self) -> int:
-        return math.ceil(self.dram_latency_ns * 1e-9 * self.clock_hz)
+        return math.ceil(self.dram_latency_ns * self.clock_mhz / 1000 - 1e-9)  # ns × GHz, float fuzz trimmed
 
     @property
     def tile_macs(self) -> int:

@@ -313,15 +313,15 @@ class Instr:
         if unknown:
             raise LTCFormatError(f"{op}: unknown field '{sorted(unknown)[0]}' "
                                  f"(fields: {', '.join(f.name for f in spec.fields)})")
+        given = {f.name: coerce(spec, f, kwargs[f.name]) for f in spec.fields if f.name in kwargs}
         values = []
         for f in spec.fields:
-            if f.name in kwargs:
-                v = kwargs[f.name]
+            if f.name in given:
+                values.append(given[f.name])
             elif f.default is not None:
-                v = f.default
+                values.append(coerce(spec, f, f.default))
             else:
                 raise LTCFormatError(f"{op}: field '{f.name}' is required ({f.doc})")
-            values.append(coerce(spec, f, v))
         return cls(spec, tuple(values))
 
     @property
@@ -381,8 +381,10 @@ def coerce(spec: OpSpec, f: Field, v) -> Any:
         if not math.isfinite(x):
             raise LTCFormatError(f"{where}: {v} is not a finite binary32 value")
         return x
-    if f.kind == "units":
-        if isinstance(v, str):
+    if f.kind == "units" and isinstance(v, str):
+        try:
+            v = int(v, 0)  # a numeric mask
+        except ValueError:
             v = units_mask(v, where)
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise LTCFormatError(f"{where}: '{v}' is not an integer")
@@ -705,3 +707,29 @@ def _check_fused(prev: Instr | None, ins: Instr, off: int) -> None:
             (ins["src"], ins["src_stride"], ins["adt"], ins["m"], ins["k"]):
         fail(f"reads different activations than {prev.op} writes "
              f"(src/src_stride/adt/m/k must equal its dst/dst_stride/dst_dt/rows/cols)")
+
+
+def doc_tables() -> str:
+    """The bit-field tables of docs/ltc.md §3 (a test keeps the page equal to this)."""
+    out = []
+    for spec in OPS.values():
+        out.append(f"#### `{spec.name}` — opcode 0x{spec.code:02x}, {spec.words} word{'s' if spec.words > 1 else ''}, "
+                   f"unit {spec.unit}\n\n{spec.doc}\n")
+        out.append("| word | bits | field | kind | values | meaning |")
+        out.append("|---|---|---|---|---|---|")
+        out.append("| 0 | 0–7 | opcode | | " + f"0x{spec.code:02x} | |")
+        for p in sorted(spec.layout, key=lambda p: (p.word, p.bit)):
+            f = p.field
+            if f.kind == "enum":
+                vals = ", ".join(f"{i} {n}" for i, n in enumerate(f.names))
+            elif f.kind == "units":
+                vals = "mask: " + ", ".join(f"bit {i} {u}" for i, u in enumerate(UNITS))
+            elif f.kind == "f32":
+                vals = "binary32, finite"
+            else:
+                vals = f"{f.lo}–{f.max}" if f.lo or f.hi is not None else f"0–2^{f.width}−1"
+            if f.default is not None:
+                vals += f" (default {f.default})"
+            out.append(f"| {p.word} | {p.bit}–{p.bit + f.width - 1} | `{f.name}` | {f.kind} | {vals} | {f.doc} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
