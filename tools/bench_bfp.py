@@ -391,8 +391,93 @@ def _count_permuted(prog, base) -> int:
     return n
 
 
+def _program(text: str):
+    from tensorc.ir_text import parse_module
+    from tensorc.program import Program, signature_from_main
+
+    prog = Program(parse_module(text))
+    prog.signature = signature_from_main(prog.main)
+    return prog
+
+
+def _tensor(shape, elem="f32") -> str:
+    return "tensor<" + "x".join(map(str, shape)) + f"x{elem}>"
+
+
+def kernel_side_by_side(log, repeat: int = 200) -> list[dict]:
+    """The K path alone, compiled for llvm-cpu (one thread), variants interleaved, median time:
+
+    * ``kpath``: one MiniLM layer's K [8, 12, 32, 22] (blocks along D) quantized to BFP12_16 and read
+      by Q·Kᵀ (Q [8, 12, 22, 32]) — quantization included: fp32 (no quantization), fake-quant
+      (bfp-expand), packed+unpack, packed+fused;
+    * ``decode``: reading a long K cache in one decode step (1 query, 8 heads, D = 128, 4096 cached
+      tokens, BFP12_32): the cache is an input, f32 [1, 8, 128, 4096] or packed; fp32 matmul,
+      packed+unpack, packed+fused. Packing is not timed (a decoder packs each token once).
+    """
+    import tensorc
+    from tensorc.quant.packing import pack, packed_shape
+
+    T = _tensor
+    rng = np.random.default_rng(0)
+    out = []
+    for scenario, (B, H, S, D, Tn), fmt in (("kpath", (8, 12, 22, 32, 22), "bfp12_16"),
+                                             ("decode", (1, 8, 1, 128, 4096), "bfp12_32")):
+        qs, ks, os_ = (B, H, S, D), (B, H, D, Tn), (B, H, S, Tn)
+        ps = packed_shape(ks, fmt, 2)
+        q = rng.standard_normal(qs).astype(np.float32)
+        k = (rng.standard_normal(ks) * np.exp(rng.standard_normal((D, 1)))).astype(np.float32)
+        mm = f"tg.matmul(%q, %k) : ({T(qs)}, {T(ks)}) -> {T(os_)}"
+        f32 = _program(f"func.func @main(%q: {T(qs)}, %k: {T(ks)}) -> {T(os_)} {{\n %s = {mm}\n"
+                       f" func.return %s : {T(os_)}\n}}")
+        variants = [("fp32", f32, (q, k), 4 * k.size)]
+        unpack = f"bfp.unpack(%p) {{axis = 2 : i64, format = \"{fmt}\", length = {D} : i64}} : ({T(ps, 'ui8')}) -> {T(ks)}"
+        fused = f"bfp.matmul(%q, %p) {{format = \"{fmt}\", length = {D} : i64}} : ({T(qs)}, {T(ps, 'ui8')}) -> {T(os_)}"
+        nbytes = int(np.prod(ps))
+        if scenario == "kpath":
+            enc = f"#bfp.format<{fmt.split('_')[0]}, block = {fmt.split('_')[1]}>"
+            quant = _program(
+                f"func.func @main(%q: {T(qs)}, %k0: {T(ks)}) -> {T(os_)} {{\n"
+                f" %e = bfp.quantize(%k0) {{axis = 2 : i64}} : ({T(ks)}) -> tensor<{'x'.join(map(str, ks))}xf32, {enc}>\n"
+                f" %k = bfp.dequantize(%e) : (tensor<{'x'.join(map(str, ks))}xf32, {enc}>) -> {T(ks)}\n"
+                f" %s = {mm}\n func.return %s : {T(os_)}\n}}")
+            variants += [("fake-quant", tensorc.lower(quant, "bfp-expand"), (q, k), 4 * k.size),
+                         ("packed+unpack", tensorc.lower(quant, "bfp-pack{fuse=false}"), (q, k), nbytes),
+                         ("packed+fused", tensorc.lower(quant, "bfp-pack"), (q, k), nbytes)]
+        else:
+            p = pack(k, fmt, 2)
+            head = f"func.func @main(%q: {T(qs)}, %p: {T(ps, 'ui8')}) -> {T(os_)} {{\n"
+            variants += [("packed+unpack", _program(head + f" %k = {unpack}\n %s = {mm}\n func.return %s : {T(os_)}\n}}"),
+                          (q, p), nbytes),
+                         ("packed+fused", _program(head + f" %s = {fused}\n func.return %s : {T(os_)}\n}}"), (q, p), nbytes)]
+        exact = np.matmul(q.astype(np.float64), k.astype(np.float64))
+        exes = []
+        for name, prog, args, kbytes in variants:
+            exe = tensorc.compile(prog, target="llvm-cpu", threads=1)
+            got = exe(*args)["out0"]
+            rel = float(np.linalg.norm(got - exact) / np.linalg.norm(exact))
+            exes.append((name, exe, args, kbytes, rel))
+        times = {name: [] for name, *_ in exes}
+        for name, exe, args, *_ in exes:
+            exe(*args)
+        for _ in range(repeat):
+            for name, exe, args, *_ in exes:
+                t0 = time.perf_counter()
+                exe(*args)
+                times[name].append(time.perf_counter() - t0)
+        for name, _, _, kbytes, rel in exes:
+            r = dict(model="kernel", scenario=scenario, shape=[B, H, S, D, Tn], format="fp32" if name == "fp32" else fmt,
+                     variant=name, target="llvm-cpu", kcache_bytes=kbytes, rel_err=rel,
+                     latency_ms=1e3 * float(np.median(times[name])), latency_ms_min=1e3 * float(np.min(times[name])))
+            out.append(r)
+            log(f"  kernel {scenario:<7} {name:<14} K {kbytes:>9} B  rel err {rel:.2e}  "
+                f"median {r['latency_ms']:.3f} ms (min {r['latency_ms_min']:.3f})")
+    return out
+
+
 def summarize(records: list[dict]) -> str:
     out = []
+    kern = [r for r in records if r["model"] == "kernel"]
+    records = [r for r in records if r["model"] != "kernel"]
     for model in dict.fromkeys(r["model"] for r in records):
         rows = [r for r in records if r["model"] == model and r["target"] == "reference"]
         out.append(f"\n### {model}\n")
@@ -416,6 +501,13 @@ def summarize(records: list[dict]) -> str:
                 out.append(f"| {r['variant']} | {r['cosine']:.5f} ({r['cosine_min']:.5f}) | {r['kcache_bytes']} | "
                            f"{r['f32_copies_bytes']} | {r['arena_bytes']} | {r['latency_ms']:.2f} "
                            f"({r['latency_ms_min']:.2f}) |")
+    if kern:
+        out.append("\n### K path kernels (llvm-cpu, one thread, median of interleaved runs)\n")
+        out.append("| scenario | variant | format | K bytes | rel. error vs fp64 | median ms (min) |")
+        out.append("|---|---|---|---|---|---|")
+        for r in kern:
+            out.append(f"| {r['scenario']} {r['shape']} | {r['variant']} | {r['format']} | {r['kcache_bytes']} | "
+                       f"{r['rel_err']:.2e} | {r['latency_ms']:.3f} ({r['latency_ms_min']:.3f}) |")
     return "\n".join(out)
 
 
@@ -447,6 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records += bench_model(model, log, llvm=(name == "minilm" and not args.no_llvm and not args.quick),
                                llvm_repeat=args.llvm_repeat)
         log(f"{name}: {time.perf_counter() - t0:.1f} s")
+    if not args.no_llvm and not args.quick:
+        records += kernel_side_by_side(log)
     print(summarize(records))
     if args.json:
         with open(args.json, "w") as f:

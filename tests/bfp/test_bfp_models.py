@@ -4,7 +4,9 @@
   in every layer, and the model's output with it;
 * on MiniLM at n = 8 and 16, calibration-mode rearrangement raises the mean per-channel SQNR
   of K on the evaluation sentences and never lowers logits SQNR on its samples;
-* a BFP12 K cache keeps MiniLM's embeddings at cosine >= 0.99 to fp32.
+* so does the data-free static score (MiniLM: from the LayerNorms; the decoder: its RMSNorms);
+* a BFP12 K cache keeps MiniLM's embeddings at cosine >= 0.99 to fp32, in the reference
+  interpreter and compiled for llvm-cpu with the K cache packed.
 """
 
 from __future__ import annotations
@@ -69,10 +71,42 @@ def test_minilm_calibration_raises_k_sqnr(minilm, block):
     assert after["k_channel_sqnr_db"] > before["k_channel_sqnr_db"]
 
 
+@pytest.mark.parametrize("block", [8, 16])
+def test_minilm_static_score_raises_k_sqnr(minilm, block):
+    """The data-free static score (W_k, b_k and the LayerNorm's γ, β before each K projection)."""
+    fmt = parse_format("bfp12", block=block)
+    new = tensorc.lower(minilm.prog, f"bfp-rearrange{{score=static block={block}}}")
+    rows = bfp_rearrange.last_report()
+    assert len(rows) == 72 and all(r["action"] == "static" and "layer_normalization" in r["static_source"]
+                                   for r in rows)
+    base, cap = _check_unchanged(minilm, new)
+    before = bench_bfp.k_metrics(minilm, base, fmt)
+    after = bench_bfp.k_metrics(minilm, cap, fmt)
+    assert after["k_channel_sqnr_db"] > before["k_channel_sqnr_db"]
+
+
 def test_minilm_bfp12_cache_cosine(minilm):
     ref = _base(minilm).out
     q = tensorc.lower(minilm.prog, "bfp-quantize-kv{format=bfp12 block=16}")
     out = bench_bfp.run(q, minilm.eval_inputs, minilm.output)
+    assert cosine(out, ref).min() >= 0.99
+
+
+def test_minilm_packed_cache_compiled(minilm):
+    """llvm-cpu: the K cache of every layer stored packed (bfp-pack in the llvm-cpu pipeline): 4.5 bits
+    per value, read by the fused Q·Kᵀ kernel; embeddings match the reference interpreter's fake-quantized
+    run and keep cosine >= 0.99 to fp32."""
+    from tensorc.passes import bfp_pack
+
+    ref = _base(minilm).out
+    q = tensorc.lower(minilm.prog, "bfp-quantize-kv{format=bfp12 block=16}")
+    exe = tensorc.compile(q, target="llvm-cpu")
+    rows = bfp_pack.last_report()
+    assert len(rows) == 6 and all(r["action"] == "packed" and r["fused_reads"] == 1 for r in rows)
+    assert all(r["bytes_packed"] * 32 == r["bytes_f32"] * 4.5 for r in rows)
+    out = exe(**minilm.eval_inputs)[minilm.output]
+    fake = bench_bfp.run(q, minilm.eval_inputs, minilm.output)
+    np.testing.assert_allclose(out, fake, rtol=1e-4, atol=1e-5)
     assert cosine(out, ref).min() >= 0.99
 
 
@@ -83,6 +117,15 @@ def test_rope_decoder_keeps_qk(rope, block):
     rows = bfp_rearrange.last_report()
     assert {r["layout"] for r in rows} == {"pairs" if block == 32 else "tables"}
     assert all(r["action"] == "weight-norm" for r in rows)
+    _check_unchanged(rope, new)
+
+
+@pytest.mark.parametrize("block", [32, 64])
+def test_rope_decoder_static_keeps_qk(rope, block):
+    """The static score finds the written-out RMSNorm before each K projection; the rewrite is exact."""
+    new = tensorc.lower(rope.prog, f"bfp-rearrange{{score=static block={block}}}")
+    rows = bfp_rearrange.last_report()
+    assert all(r["action"] == "static" and r["static_source"].startswith("decomposed") for r in rows)
     _check_unchanged(rope, new)
 
 
