@@ -49,4 +49,9 @@ def tensorc_dialects():
 
         return LUT
 
-    return {"tg": tg, "cpu": cpu, "bfp": bfp, "eqv": eqv, "mem": mem, "lut": lut}
+    def ltc():
+        from tensorc.dialects.ltc import LTC
+
+        return LTC
+
+    return {"tg": tg, "cpu": cpu, "bfp": bfp, "eqv": eqv, "mem": mem, "lut": lut, "ltc": ltc}

@@ -103,7 +103,15 @@ class LLVMExecutable(Executable):
 TARGETS: dict[str, Callable[..., Executable]] = {
     "reference": lambda prog, **_: ReferenceExecutable(prog),
     "llvm-cpu": lambda prog, **options: LLVMExecutable(prog, **options),
+    "ltc": lambda prog, **options: _ltc_executable(prog, **options),
 }
+
+
+def _ltc_executable(prog: Program, **options) -> Executable:
+    """The simulated LUT Tensor Core (tensorc.backends.ltc; docs/ltc.md)."""
+    from tensorc.backends.ltc import LTCExecutable
+
+    return LTCExecutable(prog, **options)
 
 
 def compile_program(prog: Program, target: str, **options) -> Executable:
