@@ -191,7 +191,7 @@ class ProgramBuilder:
                    fused: bool = False) -> isa.Instr:
         """Tables [m, ceil(k/4), E] at `tab` and table scales f32 [m, ceil(k/act_group)] at `ts` from the
         activations `src` (dt i8, f16 or f32). fused=True: merged into the vector instruction just
-        emitted, which must have written exactly `src` (docs/ltc.md §2.3)."""
+        emitted, which must have written exactly `src` (docs/ltc.md §2, "Fused precompute")."""
         if src.dt not in isa.ADTYPES:
             raise LTCFormatError(f"precompute: activations of type {src.dt} (need one of {', '.join(isa.ADTYPES)})")
         row = table_row_bytes(k, form, table_type)

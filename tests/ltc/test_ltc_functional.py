@@ -69,7 +69,7 @@ def test_tiled_chunks_with_scale_phases_bit_exact():
 
 
 def _f16_bound(x, codes, scales, zeros, bits, group, ag):
-    """docs/ltc.md §3.4: |Δy| ≤ 2^-11 · Σ_β |s|·(2^b − 1 + |2^b − 1 − 2z| + |z|)·Σ_{k∈β}|a_k| + 2^-20·Σ_β |s·R_β|."""
+    """docs/ltc.md §3.3: |Δy| ≤ 2^-11 · Σ_β |s|·(2^b − 1 + |2^b − 1 − 2z| + |z|)·Σ_{k∈β}|a_k| + 2^-20·Σ_β |s·R_β|."""
     m, k = x.shape
     blk = L.block_size(group, ag)
     nb = k // blk

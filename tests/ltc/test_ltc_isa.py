@@ -181,4 +181,6 @@ def test_docs_tables_match_the_isa():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "ltc.md").read_text()
-    assert isa.doc_tables() in doc, "docs/ltc.md §3 is out of date: paste tensorc.runtime.ltc.isa.doc_tables()"
+    assert isa.doc_tables() in doc, "docs/ltc.md §3.1 is out of date: paste tensorc.runtime.ltc.isa.doc_tables()"
+    from tensorc.runtime.ltc.config import config_doc_table
+    assert config_doc_table() in doc, "docs/ltc.md §1 is out of date: paste config.config_doc_table()"
