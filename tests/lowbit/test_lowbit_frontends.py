@@ -412,7 +412,6 @@ def test_matmul_nbits_through_lut_mpgemm_matches_onnxruntime(bits):
     assert nmse(tensorc.compile(prog)(A=a)["Y"], ref) <= 1e-9  # f32 tables: only the summation order differs
 
 
-@pytest.mark.xfail(strict=False, reason="needs the matmul_nbits CPU kernel")
 @pytest.mark.parametrize("bits", [2, 4])
 def test_compile_matmul_nbits_matches_onnxruntime(bits, tmp_path, capsys):
     model = nbits_model(k=128, n=48, bits=bits, block=32, a_shape=(4, 128), seed=bits,
@@ -424,3 +423,20 @@ def test_compile_matmul_nbits_matches_onnxruntime(bits, tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(pkg)]) == 0, capsys.readouterr().err
     assert main(["run", str(pkg), "--input", f"A={x}", "--output-dir", str(tmp_path / "out")]) == 0
     assert nmse(np.load(tmp_path / "out" / "Y.npy"), ort_run(model, A=a)) <= 5e-4
+
+
+def test_compile_quantize_weights_and_dequantize_linear(files, tmp_path, capsys):
+    """--quantize-weights and the DequantizeLinear way in through `tensorc compile` (llvm-cpu)."""
+    x = np.load(files["x"])
+    pkg = tmp_path / "q.tcpkg"
+    assert main(["compile", str(files["fp32"]), "--quantize-weights", "w4g16", "-o", str(pkg)]) == 0
+    assert main(["run", str(pkg), "--input", f"A={files['x']}", "--output-dir", str(tmp_path / "q")]) == 0
+    exp = tensorc.compile(tensorc.import_onnx(files["fp32"], quantize_weights="w4g16"))(A=x)["Y"]
+    assert nmse(np.load(tmp_path / "q" / "Y.npy"), exp) <= 1e-9
+
+    model = dq_model("int4", "blocked_nk", m=4)
+    onnx.save(model, tmp_path / "dq.onnx")
+    assert main(["compile", str(tmp_path / "dq.onnx"), "-o", str(tmp_path / "dq.tcpkg")]) == 0
+    assert main(["run", str(tmp_path / "dq.tcpkg"), "--input", f"A={files['x']}", "--output-dir", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
+    assert nmse(np.load(tmp_path / "d" / "Y.npy"), ort_run(model, fuse=False, A=x)) <= 1e-9
