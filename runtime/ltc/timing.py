@@ -39,6 +39,8 @@ class _Rec:
     reads: tuple
     writes: tuple
     index: int
+    end_max: int  # the latest end of this and every earlier record of the unit (ends need not be sorted:
+    #               a fused vector op has a longer latency than the plain one after it)
 
 
 @dataclass
@@ -158,7 +160,7 @@ def schedule(instrs: list[Instr], accesses: list[Access], cfg: LTCConfig, energy
         dep, blame = 0, None
         for name, v in units.items():
             for rec in reversed(v.recs):
-                if rec.end <= ready:
+                if rec.end_max <= ready:
                     break
                 if rec.end > dep and _conflict(rec, acc):
                     dep, blame = rec.end, name
@@ -176,7 +178,7 @@ def schedule(instrs: list[Instr], accesses: list[Access], cfg: LTCConfig, energy
         u.last_end = max(u.last_end, end)
         u.busy += cost.occupancy
         u.count += span
-        u.recs.append(_Rec(end, acc.reads, acc.writes, i))
+        u.recs.append(_Rec(end, acc.reads, acc.writes, i, max(end, u.recs[-1].end_max if u.recs else 0)))
         u.starts.append(start)
         if len(u.starts) > qd:
             u.starts.popleft()

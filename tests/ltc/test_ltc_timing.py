@@ -191,3 +191,46 @@ def test_config_files(tmp_path):
     b = ProgramBuilder(1 << 20)
     with pytest.raises(LTCConfigError, match="needs a 1048576-byte scratchpad, the configured core has 65536"):
         simulate(b.build(), {}, small)
+
+
+def _overlap(a, b):
+    return a.space == b.space and a.lo < b.hi and b.lo < a.hi
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_scoreboard_never_lets_conflicting_instructions_overlap(seed):
+    """The invariant that makes program-order results equal the overlapped hardware's: for every
+    pair i < j whose byte ranges conflict, j starts only after i has completed."""
+    rng = np.random.default_rng(seed)
+    cfg = CFG.replace(queue_depth=int(rng.integers(1, 6)), dram_latency_ns=float(rng.integers(0, 200)))
+    b = ProgramBuilder(1 << 14)
+    b.dram_buffer("d", 1 << 14)
+    for _ in range(60):
+        a0, a1 = (int(x) * 64 for x in rng.integers(0, 200, 2))
+        rows, cols = int(rng.integers(1, 4)), int(rng.integers(1, 8)) * 4
+        kind = rng.integers(5)
+        if kind == 0:
+            b.dma_load(spad=a0, dram=a1, rows=rows, row_bytes=cols * 4)
+        elif kind == 1:
+            b.dma_store(dram=a1, spad=a0, rows=rows, row_bytes=cols * 4)
+        elif kind == 2:
+            b.vunary("exp", dst=Ref(a0, cols * 4, "f32"), src=Ref(a1, cols * 4, "f32"), rows=rows, cols=cols)
+        elif kind == 3:
+            b.vquant(dst=Ref(a0, cols, "i8"), src=Ref(a1, cols * 4, "f32"), rows=rows, cols=cols, scales=a1 ^ 4096)
+            if rng.integers(2):
+                b.precompute(Ref(a0, cols, "i8"), m=rows, k=cols, tab=(a0 + 6144) % 8192, ts=(a1 + 3072) % 8192,
+                             table_type="i16", form="half", act_group=4, fused=True)
+        else:
+            b.fence(["all", "ld", "vec", "st+pre"][int(rng.integers(4))])
+    prog = b.build()
+    accs = prog.validate()
+    s = schedule(prog.instrs, accs, cfg, Energy(cfg))
+    for j in range(len(prog.instrs)):
+        for i in range(j):
+            if s.starts[i] == s.starts[j] and s.ends[i] == s.ends[j] and prog.instrs[j].op == "pre":
+                continue  # a fused pair: one issue
+            ai, aj = accs[i], accs[j]
+            conflict = any(_overlap(w, r) for w in ai.writes for r in aj.reads + aj.writes) or \
+                any(_overlap(r, w) for r in ai.reads for w in aj.writes)
+            if conflict:
+                assert s.starts[j] >= s.ends[i], (i, j, prog.instrs[i].op, prog.instrs[j].op)
