@@ -284,6 +284,7 @@ def _finish(spec: OpSpec) -> OpSpec:
 
 OPS: dict[str, OpSpec] = {s.name: _finish(s) for s in _OP_LIST}
 BY_CODE: dict[int, OpSpec] = {s.code: s for s in OPS.values()}
+_FIELD_INDEX = {s.name: {f.name: i for i, f in enumerate(s.fields)} for s in OPS.values()}
 assert len(BY_CODE) == len(OPS)
 
 #: vector instructions whose destination a fused precompute may consume
@@ -329,10 +330,10 @@ class Instr:
         return self.spec.name
 
     def __getitem__(self, name: str):
-        for f, v in zip(self.spec.fields, self.values):
-            if f.name == name:
-                return v
-        raise KeyError(f"{self.op} has no field '{name}'")
+        try:
+            return self.values[_FIELD_INDEX[self.spec.name][name]]
+        except KeyError:
+            raise KeyError(f"{self.op} has no field '{name}'") from None
 
     def get(self, name: str, default=None):
         try:
