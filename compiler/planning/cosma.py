@@ -16,7 +16,8 @@ Strategy (mode traffic):
      the full ILP (windows.py) and the whole plan re-solved under the new order;
   4. every candidate goes through the independent checker; the best valid
      plan when the time limit is reached is returned, marked optimal only when
-     a solver proved it (or it moves no byte at all).
+     a solver proved it or it meets the lower bound of bounds.py (which holds
+     for every order; the search stops there).
 Mode fixed-schedule keeps the program order. Mode min-peak builds no-spill
 plans and minimises the arena (the CPU backend's activation arena).
 """
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from tensorc.diagnostics import TensorcError
 from tensorc.planning import ilp, packing
 from tensorc.planning.baselines import all_baselines, arena_plan
+from tensorc.planning.bounds import TrafficBound, traffic_lower_bound
 from tensorc.planning.checker import CheckReport, PlanCheckError, check_plan
 from tensorc.planning.decompose import plan_fixed_order
 from tensorc.planning.graph import Graph
@@ -127,6 +129,7 @@ class PlanResult:
     baselines: list[Checked] = field(default_factory=list)
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    lower_bound: TrafficBound | None = None  # traffic modes: no plan moves fewer bytes
 
     @property
     def plan(self) -> Plan:
@@ -149,7 +152,9 @@ class PlanResult:
             "mode": self.mode,
             "scratchpad": self.scratchpad,
             "capacity": self.capacity,
-            "bounds": self.budgets.to_dict(),
+            "bounds": {**self.budgets.to_dict(),
+                       **({"traffic_lower_bound": self.lower_bound.bytes, "traffic_lower_bound_how": self.lower_bound.how}
+                          if self.lower_bound is not None else {})},
             "graph": g.summary(),
             "traffic_bytes": self.plan.traffic,
             "status": self.plan.status,
@@ -202,6 +207,10 @@ def plan_graph(
     best = min(usable, key=lambda c: c.report.non_compulsory)
     best = Checked(_relabel(best.plan, "cosma", "feasible"), best.report)
     log.append(f"incumbent: {best.plan.info['from']} with {best.plan.traffic} B")
+    lower = traffic_lower_bound(graph, capacity, time_limit=min(5.0, 0.1 * time_limit), solver=solver)
+    log.append(f"lower bound: {lower.bytes} B ({lower.how}, {len(lower.tight_ops)} tight operators)")
+    for c in checked_base:
+        _respects_bound(c, lower)
 
     def consider(plan: Plan | None, how: str) -> None:
         nonlocal best
@@ -213,6 +222,7 @@ def plan_graph(
             log.append(f"{how}: rejected by the checker: {e}")
             return
         log.append(f"{how}: {rep.non_compulsory} B ({plan.status})")
+        _respects_bound(Checked(plan, rep), lower)
         if rep.non_compulsory < best.report.non_compulsory or (
             rep.non_compulsory == best.report.non_compulsory and plan.status == "optimal"
         ):
@@ -221,7 +231,7 @@ def plan_graph(
     # 2. two phases under each candidate order
     for i, (oname, order) in enumerate(orders.items()):
         left = deadline - time.perf_counter()
-        if left <= 0 or best.report.non_compulsory == 0:
+        if left <= 0 or best.report.non_compulsory <= lower.bytes:
             break
         # small graphs keep half the time for the full ILP; large ones a third for windows;
         # the program order (usually the worse one) gets less than the min-peak order
@@ -236,7 +246,7 @@ def plan_graph(
 
     # 3. the full ILP on small graphs, windows on large ones
     left = deadline - time.perf_counter()
-    if best.report.non_compulsory > 0 and left > 0.2:
+    if best.report.non_compulsory > lower.bytes and left > 0.2:
         if graph.n_ops <= full_ilp_ops:
             m = ilp.FIXED if mode == "fixed-schedule" else ilp.TRAFFIC
             r = ilp.solve_ilp(graph, capacity, mode=m, addresses=True, time_limit=left, warm=best.plan, solver=solver)
@@ -253,13 +263,22 @@ def plan_graph(
                                    fixed_schedule=mode == "fixed-schedule")
             if p is not best.plan:
                 consider(p, "windows")
-    if best.report.non_compulsory == 0:
+    if best.report.non_compulsory <= lower.bytes:
         best.plan.status = "optimal"
+        if best.report.non_compulsory > 0:
+            best.plan.info["proof"] = f"meets the lower bound ({lower.how})"
     res = PlanResult(graph, mode, str(scratchpad), capacity, budgets, best,
-                     checked_base if baselines else [], log=log)
+                     checked_base if baselines else [], log=log, lower_bound=lower)
     res.seconds = time.perf_counter() - t0
     best.plan.solve_s = res.seconds
     return res
+
+
+def _respects_bound(c: Checked, lower: TrafficBound) -> None:
+    """A checked plan below the lower bound means the bound or the checker is wrong: never report either."""
+    if c.report.non_compulsory < lower.bytes:
+        raise PlanCheckError([f"{c.plan.method} moves {c.report.non_compulsory} B, below the lower bound of "
+                              f"{lower.bytes} B ({lower.how}): the bound or the checker is wrong"])
 
 
 def _unique_order(graph: Graph) -> bool:
