@@ -22,7 +22,7 @@ import math
 import numpy as np
 from xdsl.dialects import builtin as B
 from xdsl.dialects import func
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Block, BlockArgument, Region, SSAValue
 
 from tensorc.backends.reference import evaluate_op
 from tensorc.diagnostics import BackendError
@@ -60,7 +60,7 @@ def _close(x: float | None, want: float) -> bool:
 
 
 def _single_use(v: SSAValue) -> bool:
-    return len(v.uses) == 1
+    return sum(1 for _ in v.uses) == 1
 
 
 def _other(op, v: SSAValue) -> SSAValue:
@@ -106,7 +106,7 @@ def fuse_erf_gelu(fn: func.FuncOp, weights: WeightStore) -> int:
         gelu = op_class("gelu").make([x], {"approximate": "none"}, src=last.attributes["src"].data
                                      if "src" in last.attributes else None)
         fn.body.block.insert_op_before(gelu, last)
-        last.results[0].replace_by(gelu.results[0])
+        last.results[0].replace_all_uses_with(gelu.results[0])
         for dead in (last, m1, add, erf, d):
             dead.detach()
             dead.erase()
@@ -123,19 +123,19 @@ def split_host_prologue(prog: Program) -> tuple[Program, Program | None]:
     and returns the values the core program takes as extra inputs, named after their ops."""
     fn = prog.main
     block = fn.body.block
-    host_vals: set[SSAValue] = set(a for a in block.args if not _core_type(a.type))
+    host_vals: set[SSAValue] = set()  # results of host ops
     host_ops = []
     for op in block.ops:
         if isinstance(op, func.ReturnOp) or isinstance(op, (WeightOp, ConstantOp)):
             continue
-        if any(v in host_vals for v in op.operands) or not all(_core_type(r.type) for r in op.results):
-            for v in op.operands:
-                if v.owner is not None and not isinstance(v.owner, (WeightOp, ConstantOp)) \
-                        and v not in host_vals and not isinstance(v, type(block.args[0])):
-                    raise BackendError(f"ltc: {describe(op)} reads a value the core computed but must run on "
-                                       f"the host (its operands or results have types the core does not store)")
-            host_ops.append(op)
-            host_vals.update(op.results)
+        if all(_core_type(v.type) for v in list(op.operands) + list(op.results)):
+            continue
+        for v in op.operands:
+            if not (isinstance(v, BlockArgument) or v in host_vals or isinstance(v.owner, (WeightOp, ConstantOp))):
+                raise BackendError(f"ltc: {describe(op)} must run on the host (it reads or produces a type the core "
+                                   f"does not store) but reads a value the core computes")
+        host_ops.append(op)
+        host_vals.update(op.results)
     if not host_ops:
         return prog, None
     ret = block.last_op
@@ -149,8 +149,8 @@ def split_host_prologue(prog: Program) -> tuple[Program, Program | None]:
         if id(op) in host_set or isinstance(op, (WeightOp, ConstantOp)):
             continue
         for v in op.operands:
-            if v in host_vals and v not in crossing:
-                if v in block.args:
+            if (v in host_vals or isinstance(v, BlockArgument) and not _core_type(v.type)) and v not in crossing:
+                if isinstance(v, BlockArgument):
                     raise BackendError(f"ltc: input '{in_names[block.args.index(v)]}' has type {v.type}, which the "
                                        f"core does not store, and is used by {describe(op)}")
                 crossing.append(v)
@@ -186,21 +186,22 @@ def split_host_prologue(prog: Program) -> tuple[Program, Program | None]:
                                                 for n, v in zip(names, crossing)]))
 
     # the core function: the remaining inputs + the crossing values as new arguments
-    keep = [i for i, a in enumerate(block.args) if a not in host_vals and a.uses]
+    host_only = {a for a in block.args if all(id(u.operation) in host_set for u in a.uses)}
+    keep = [i for i, a in enumerate(block.args) if a not in host_only]
     new_args = [block.insert_arg(v.type, len(block.args)) for v in crossing]
     for v, a in zip(crossing, new_args):
-        v.replace_by(a)
+        v.replace_all_uses_with(a)
     for op in reversed(host_ops):
         op.detach()
         op.erase()
     for i in reversed(range(len(block.args) - len(crossing))):
         if i not in keep:
             a = block.args[i]
-            if a.uses:
+            if any(True for _ in a.uses):
                 raise BackendError(f"ltc: input '{in_names[i]}' is still used after the host split")
             block.erase_arg(a)
     for op in list(block.ops):  # weights and constants only the host read
-        if isinstance(op, (WeightOp, ConstantOp)) and not op.results[0].uses:
+        if isinstance(op, (WeightOp, ConstantOp)) and not any(True for _ in op.results[0].uses):
             op.detach()
             op.erase()
     fn.function_type = func.FunctionType.from_lists([a.type for a in block.args], list(fn.function_type.outputs))
