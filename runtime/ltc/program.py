@@ -164,6 +164,19 @@ def _check_layout(p: LTCProgram, where: str = "program") -> None:
     for (a0, a1, n0), (b0, b1, n1) in zip(spans, spans[1:]):
         if b0 < a1:
             raise LTCFormatError(f"{where}: segments '{n0}' and '{n1}' overlap in DRAM")
+    # inputs are written before the run: one may not clobber a segment or another input
+    spans += [(t.addr, t.addr + t.nbytes, f"input '{t.name}'") for t in p.tensors if t.role == "input"]
+    spans.sort()
+    for i, (a0, a1, n0) in enumerate(spans):
+        for b0, b1, n1 in spans[i + 1:]:
+            if b0 >= a1:
+                break
+            if a1 > a0 and b1 > b0 and (n0.startswith("input") or n1.startswith("input")):
+                raise LTCFormatError(f"{where}: {_what(n0)} and {_what(n1)} overlap in DRAM")
+
+
+def _what(name: str) -> str:
+    return name if name.startswith("input '") else f"segment '{name}'"
 
 
 def program_from_bytes(data: bytes, where: str = "program") -> LTCProgram:

@@ -90,6 +90,10 @@ def test_program_layout_checks():
     p.segments.append(type(p.segments[0])("d", p.segments[0].addr + 4, b"\0" * 8))
     with pytest.raises(LTCFormatError, match="segments 'c' and 'd' overlap"):
         p.validate()
+    p.segments.pop()
+    p.tensors.append(type(p.tensors[0])("x2", "input", p.segments[0].addr + 8, "f32", (2,)))
+    with pytest.raises(LTCFormatError, match="segment 'c' and input 'x2' overlap"):
+        p.validate()
     with pytest.raises(LTCFormatError, match="tensor 'x' is declared twice"):
         b.input("x", (1,), "f32")
 
