@@ -34,7 +34,12 @@ def evaluate_op(op: Operation, inputs: Sequence[np.ndarray], weights=None) -> li
     if isinstance(op, WeightOp):
         if weights is None or op.weight_name not in weights:
             raise InterpreterError(f"weight '{op.weight_name}' is not in the weight store")
-        return [weights[op.weight_name]]
+        arr = weights[op.weight_name]
+        (shape, dt), = _out_specs(op)
+        if arr.shape != shape or arr.dtype != dt:  # a stale or mismatched store would run silently
+            raise InterpreterError(f"weight '{op.weight_name}' is {list(arr.shape)} {arr.dtype} in the weight "
+                                   f"store, but the IR declares {list(shape)} {dt}")
+        return [arr]
     if not isinstance(op, TGOp):
         raise InterpreterError(f"the reference interpreter cannot execute {op.name}")
     short = op.name.removeprefix("tg.")
