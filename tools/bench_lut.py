@@ -28,8 +28,11 @@ read from sysfs; at least 2 copies) that every call reads cold weights: compiled
 one array per copy. `resident` rows call the same weights every time, for the engines whose
 working set fits in half the LLC (others: no resident row). GB/s = the engine's weight bytes
 (codes, scales, zero points as that engine stores them; for compiled engines the whole weight
-blob) / median time, next to a measured streaming bandwidth: a numpy read-only sweep
-(`sum`, one slice per thread) over 4× the LLC, best of 10 sweeps.
+blob) / median time, next to a measured streaming bandwidth: a compiled read-only sweep (a row max) over 4× the
+LLC, 8 MiB per call, the slices in turn (the engines' DRAM rotation for a pure read), timed
+inside every group's interleaving (`stream_gbps` of its rows: the median there, under the same
+machine load); at the start also best/median of whole sweeps, with numpy's `sum` as a
+cross-check (`stream` records).
 
 Timing: warm-up (every copy once), then per engine ROUNDS turns of calls, the engines
 interleaved so machine noise hits them alike, ≥ 100 runs per engine, median reported. The
@@ -44,11 +47,13 @@ model's, and latency against the fp32 compiled model (interleaved, ≥ 20 runs e
 
 JSON (`--json FILE`): a list of records, each with `kind`:
 - `gemv`: shape [N, K], bits (1, 2, 4; ternary = 2 with `ternary: true`), batch, threads,
-  engine, cache, median_us, p10_us, p90_us, runs, gbps, weight_bytes, copies, stream_gbps,
+  engine, cache, median_us, p10_us, p90_us, runs, gbps, weight_bytes, copies, rotation_bytes
+  (copies × weight bytes: ≥ 4× the LLC unless MAX_COPIES capped it), stream_gbps,
   nmse, ratio_to_onnxruntime, speedup_vs_f32, precompute_us (tensorc-lut), note (n/a rows:
   median_us null). Dense rows carry the bits of the group they were measured in: their
   weights are that group's dequantized matrix.
-- `stream`: threads, gbps (best), gbps_median, bytes, llc_bytes.
+- `stream`: method (tensorc: 8 MiB calls; numpy: whole sweeps), threads, gbps (best call),
+  gbps_median, bytes (the array: ≥ 4× LLC), call_bytes, llc_bytes.
 - `e2e`: model, spec (fp32, w4g128, ...), path (f32, lut, fused), threads, batch, seq, median_us,
   fp32_median_us, speedup_vs_fp32, cosine_mean, cosine_min (to the fp32 compiled model's
   embeddings), cosine_vs_quantized_reference (min, to the reference interpreter on the
@@ -84,6 +89,7 @@ TURN_S = 0.15    # at least this much work per turn
 PAUSE_S = 0.05   # idle before each turn (another engine's threads may still spin)
 NMSE_MAX = 5e-4
 E2E_SPECS = ("w4g128", "w2g64", "ternary")
+MAX_COPIES = 64  # onnxruntime needs a session per copy
 
 
 # ---- the machine --------------------------------------------------------------------------------
@@ -114,26 +120,59 @@ def llc_bytes() -> int:
     raise SystemExit("error: cannot read the last-level cache size from /sys or sysconf; pass --llc-mib")
 
 
-def stream_bandwidth(threads: int, llc: int, sweeps: int = 10) -> dict:
-    """Read-only sweep over 4× the LLC with numpy (one `sum` per thread over its slice)."""
-    from concurrent.futures import ThreadPoolExecutor
+class Sweep:
+    """Read-only sweeps over 4× the LLC with T threads.
 
-    n = (4 * llc // 4 + 4095) // 4096 * 4096
-    a = np.ones(n, np.float32)
-    parts = np.array_split(a, threads)
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    sweep = (lambda: parts[0].sum()) if pool is None else (lambda: list(pool.map(np.sum, parts)))
-    sweep()
-    times = []
-    for _ in range(sweeps):
-        t0 = time.perf_counter()
-        sweep()
-        times.append(time.perf_counter() - t0)
-    if pool is not None:
-        pool.shutdown()
-    return {"kind": "stream", "threads": threads, "gbps": a.nbytes / min(times) / 1e9,
-            "gbps_median": a.nbytes / float(np.median(times)) / 1e9, "bytes": a.nbytes, "llc_bytes": llc,
-            "method": "numpy sum over 4x LLC, one slice per thread, best of %d" % sweeps}
+    `tensorc`: a compiled row max (ONNX ReduceMax → llvm-cpu) over one CHUNK-byte slice per call,
+    the slices taken in turn, so each call reads cold memory, like the engines' DRAM rotation,
+    and is about as long as a GEMV call (a long call is likelier to be preempted on a busy
+    machine, which would bias a whole-array sweep low). `numpy`: `sum` over the whole array,
+    one slice per thread: a cross-check."""
+
+    COLS = 4096
+    CHUNK = 8 << 20
+
+    def __init__(self, threads: int, llc: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from onnx import TensorProto, helper
+
+        import tensorc
+
+        chunk_rows = self.CHUNK // (4 * self.COLS)
+        n_chunks = max(2, -(-4 * llc // self.CHUNK))
+        self.a = np.ones((n_chunks * chunk_rows, self.COLS), np.float32)
+        self.nbytes = self.a.nbytes
+        self.chunks = [self.a[i * chunk_rows:(i + 1) * chunk_rows] for i in range(n_chunks)]
+        parts = np.array_split(self.a.reshape(-1), threads)
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self.numpy = (lambda: parts[0].sum()) if self._pool is None else (lambda: list(self._pool.map(np.sum, parts)))
+        g = helper.make_graph([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0, axes=[1])], "sweep",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [chunk_rows, self.COLS])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [chunk_rows])])
+        self._exe = tensorc.compile(tensorc.import_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])),
+                                    target="llvm-cpu", threads=threads)
+        self._out = np.empty(chunk_rows, np.float32)
+        it = itertools.cycle(self.chunks)
+        call = self._exe.native.call
+        self.chunk = lambda: call([next(it), self._out])
+
+    def measure(self, sweeps: int = 10) -> list[dict]:
+        """Best and median GB/s of each way, over `sweeps` passes over the whole array."""
+        out = []
+        for how, f, calls, nbytes in (("tensorc", self.chunk, len(self.chunks), self.CHUNK),
+                                      ("numpy", self.numpy, 1, self.nbytes)):
+            for _ in range(calls):
+                f()
+            times = []
+            for _ in range(sweeps * calls):
+                t0 = time.perf_counter()
+                f()
+                times.append(time.perf_counter() - t0)
+            out.append({"kind": "stream", "method": how, "threads": None, "gbps": nbytes / min(times) / 1e9,
+                        "gbps_median": nbytes / float(np.median(times)) / 1e9, "bytes": self.nbytes,
+                        "call_bytes": nbytes})
+        return out
 
 
 # ---- weights and the oracle ---------------------------------------------------------------------
@@ -195,8 +234,9 @@ class Built:
 
 
 def copies_for(nbytes: int, llc: int) -> int:
-    """Weight copies so that one rotation reads ≥ 4× the LLC (and consecutive calls differ)."""
-    return max(2, math.ceil(4 * llc / max(nbytes, 1)))
+    """Weight copies so that one rotation reads ≥ 4× the LLC (and consecutive calls differ);
+    at most MAX_COPIES (tiny weights: the record's rotation_bytes then says how far it got)."""
+    return min(MAX_COPIES, max(2, math.ceil(4 * llc / max(nbytes, 1))))
 
 
 def _aligned_copy(a: np.ndarray) -> np.ndarray:
@@ -246,11 +286,8 @@ def _compile(prog, threads: int):
 
     try:
         return tensorc.compile(prog, target="llvm-cpu", threads=threads)
-    except TensorcError as e:
-        msg = str(e).splitlines()[0]
-        if "UnsupportedKernel" in msg or "no CPU kernel" in msg or "unknown pass" in msg:
-            raise Unavailable(msg) from None
-        raise
+    except TensorcError as e:  # a missing kernel, or a compiler bug: that engine's rows say so, the run goes on
+        raise Unavailable(f"llvm-cpu compile failed: {str(e).splitlines()[0]}") from None
 
 
 def gemv_program(qw, batch: int):
@@ -444,16 +481,18 @@ def build_f32_numpy(w: np.ndarray, x: np.ndarray, llc: int) -> Built:
 
 # ---- timing -------------------------------------------------------------------------------------
 def interleaved(fns: dict, warmup: dict[str, int], min_runs: int = MIN_RUNS, rounds: int = ROUNDS,
-                turn_s: float = TURN_S, pause_s: float = PAUSE_S) -> dict:
-    """Samples (seconds) per key: warm-up, then `rounds` turns of each engine in order."""
+                turn_s: float = TURN_S, pause_s: float = PAUSE_S, fewer: dict | None = None) -> dict:
+    """Samples (seconds) per key: warm-up, then `rounds` turns of each engine in order; ≥ min_runs
+    samples per key (`fewer`: smaller minimums for some keys), ≥ turn_s of calls per turn."""
     est = {}
     for key, f in fns.items():
         for _ in range(max(2, warmup.get(key, 2))):
             t0 = time.perf_counter()
             f()
             est[key] = time.perf_counter() - t0
-    per_turn = {key: max(math.ceil(min_runs / rounds), min(20000, int(turn_s / max(est[key], 1e-7))))
-                for key in fns}
+    fewer = fewer or {}
+    per_turn = {key: max(math.ceil(min(min_runs, fewer.get(key, min_runs)) / rounds),
+                         min(20000, int(turn_s / max(est[key], 1e-7)))) for key in fns}
     samples = {key: [] for key in fns}
     for _ in range(rounds):
         for key, f in fns.items():
@@ -482,7 +521,7 @@ def _rotating(b: Built) -> Callable[[], object]:
 @dataclass
 class Ctx:
     llc: int
-    stream: dict[int, float]  # threads → best streaming GB/s
+    sweeps: dict[int, Sweep]  # threads → read-only sweeps over 4× the LLC
     set_blas: Callable[[int], None] | None
     min_runs: int = MIN_RUNS
     log: Callable[[str], None] = print
@@ -491,9 +530,9 @@ class Ctx:
     pause_s: float = PAUSE_S
     lut_passes: str = LUT_PASSES
 
-    def time(self, fns: dict, warmup: dict, min_runs: int | None = None) -> dict:
+    def time(self, fns: dict, warmup: dict, min_runs: int | None = None, fewer: dict | None = None) -> dict:
         return interleaved(fns, warmup, self.min_runs if min_runs is None else min_runs, self.rounds,
-                           self.turn_s, self.pause_s)
+                           self.turn_s, self.pause_s, fewer)
 
 
 def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, seed: int = 0,
@@ -550,7 +589,7 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
         errs[name] = e
 
     records = []
-    pre_us = None
+    pre_us = stream_gbps = None
     for cache in ("dram", "resident"):
         if cache == "dram":
             active = dict(built)
@@ -563,7 +602,13 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
         first = {k_: f for k_, f in fns.items() if k_ not in NUMPY_ENGINES}
         if precompute is not None and cache == "dram":
             first["precompute"] = lambda r=precompute.run: r(0)
+        sweep = ctx.sweeps.get(threads)
+        if sweep is not None and cache == "dram":  # the streaming bandwidth under this group's conditions
+            first["stream"] = sweep.chunk
+            warm["stream"] = len(sweep.chunks)
         samples = ctx.time(first, warm) if first else {}
+        if "stream" in samples:
+            stream_gbps = sweep.CHUNK / _stats(samples["stream"])["median_us"] / 1e3
         pre_us = _stats(samples["precompute"])["median_us"] if "precompute" in samples else pre_us
         rest = {k_: f for k_, f in fns.items() if k_ in NUMPY_ENGINES}
         if rest:
@@ -578,8 +623,9 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
                    "batch": batch, "threads": threads, "engine": name, "cache": cache}
             if name in stats:
                 st, b = stats[name], active[name]
-                rec.update(st, weight_bytes=b.weight_bytes, copies=b.copies if cache == "dram" else 1,
-                           gbps=b.weight_bytes / st["median_us"] / 1e3, stream_gbps=ctx.stream.get(threads),
+                copies = b.copies if cache == "dram" else 1
+                rec.update(st, weight_bytes=b.weight_bytes, copies=copies, rotation_bytes=copies * b.weight_bytes,
+                           gbps=b.weight_bytes / st["median_us"] / 1e3, stream_gbps=stream_gbps,
                            nmse=errs[name],
                            ratio_to_onnxruntime=st["median_us"] / ort if ort else None,
                            speedup_vs_f32=f32 / st["median_us"] if f32 else None)
@@ -783,18 +829,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ort.set_default_logger_severity(4)
     env = environment()
-    print(f"# tensorc bench lut — {env['cpu']}, {env['cores']} cores, LLC {llc / 2**20:.0f} MiB; "
+    print(f"# tensorc bench lut — {env['cpu']}, {env['cores']} cores, LLC {llc / 2**20:g} MiB; "
           f"onnxruntime {env['onnxruntime']}, numpy {env['numpy']}; load average "
           f"{env['loadavg'][0]:.2f}" if env["loadavg"] else "", flush=True)
     records: list[dict] = []
-    stream = {}
+    sweeps = {}
     for t in threads:
-        rec = stream_bandwidth(t, llc)
-        stream[t] = rec["gbps"]
-        records.append(rec)
-        print(f"# streaming read bandwidth, {t} thread(s): {rec['gbps']:.1f} GB/s best, "
-              f"{rec['gbps_median']:.1f} median ({rec['bytes'] / 2**20:.0f} MiB numpy sum sweeps)", flush=True)
-    ctx = Ctx(llc, stream, _blas_thread_setter(), min_runs=args.runs[0],
+        sweeps[t] = Sweep(t, llc)
+        for rec in sweeps[t].measure():
+            rec.update(threads=t, llc_bytes=llc)
+            records.append(rec)
+            print(f"# streaming read, {t} thread(s), {rec['method']}: {rec['gbps']:.1f} GB/s best, "
+                  f"{rec['gbps_median']:.1f} median ({rec['call_bytes'] / 2**20:g} MiB per call over {rec['bytes'] / 2**20:g} MiB)", flush=True)
+    ctx = Ctx(llc, sweeps, _blas_thread_setter(), min_runs=args.runs[0],
               log=lambda line: print(line, flush=True), rounds=args.rounds[0], turn_s=args.turn_ms / 1e3,
               pause_s=args.turn_ms / 3e3, lut_passes=args.lut_passes)
     if part in ("all", "kernels"):
