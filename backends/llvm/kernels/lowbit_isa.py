@@ -13,12 +13,14 @@ sets the level for the duration of the pass:
 | `generic`| —      | nothing               | scalar table lookups (`--cpu generic`)           |
 
 `simd=auto` (the default) takes the best level the CPU has; `simd=avx2` / `simd=generic` force a
-lower one (tests run every kernel variant on one machine).
+lower one, and a `-novnni` suffix (`avx512-novnni`) leaves `vpdpbusd` out (tests run every kernel
+variant on one machine).
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -43,10 +45,17 @@ _CURRENT: contextvars.ContextVar[Isa | None] = contextvars.ContextVar("lowbit_is
 def isa_for(cpu: str = "host", simd: str = "auto") -> Isa:
     """The level for target `cpu` (host | generic), capped by `simd` (auto | avx512 | avx2 | generic).
     ValueError (one line) for an unknown value or a level the CPU lacks."""
+    level, novnni = (simd[: -len("-novnni")], True) if simd.endswith("-novnni") else (simd, False)
+    if level not in ("auto", *LEVELS) or (novnni and level == "generic"):
+        raise ValueError(f"unknown simd level '{simd}' (use auto, {', '.join(LEVELS)}, optionally -novnni)")
+    isa = _isa_for(cpu, level)
+    return Isa(isa.level, vnni=False) if novnni else isa
+
+
+@functools.cache
+def _isa_for(cpu: str, simd: str) -> Isa:
     from tensorc.backends.llvm.codegen import host_target
 
-    if simd not in ("auto", *LEVELS):
-        raise ValueError(f"unknown simd level '{simd}' (use auto, {', '.join(LEVELS)})")
     info = host_target(cpu)  # ValueError for an unknown cpu
     feats = {f[1:] for f in info.features.split(",") if f.startswith("+")}
     x86 = info.triple.startswith(("x86_64", "i686", "i386"))
