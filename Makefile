@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test conformance bench clean
+.PHONY: demo test conformance bench bench-lut clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,3 +27,7 @@ clean:
 
 bench: $(STAMP)
 	$(VENV)/bin/tensorc bench cpu --json out/bench_cpu.json
+
+bench-lut: $(STAMP)
+	mkdir -p out
+	$(VENV)/bin/tensorc bench lut --json out/bench_lut.json

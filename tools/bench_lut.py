@@ -481,18 +481,17 @@ def build_f32_numpy(w: np.ndarray, x: np.ndarray, llc: int) -> Built:
 
 # ---- timing -------------------------------------------------------------------------------------
 def interleaved(fns: dict, warmup: dict[str, int], min_runs: int = MIN_RUNS, rounds: int = ROUNDS,
-                turn_s: float = TURN_S, pause_s: float = PAUSE_S, fewer: dict | None = None) -> dict:
-    """Samples (seconds) per key: warm-up, then `rounds` turns of each engine in order; ≥ min_runs
-    samples per key (`fewer`: smaller minimums for some keys), ≥ turn_s of calls per turn."""
+                turn_s: float = TURN_S, pause_s: float = PAUSE_S) -> dict:
+    """Samples (seconds) per key: warm-up (`warmup[key]` calls, at least 2), then `rounds` turns of
+    each key in order, each turn ≥ turn_s of calls, ≥ min_runs samples per key in all."""
     est = {}
     for key, f in fns.items():
         for _ in range(max(2, warmup.get(key, 2))):
             t0 = time.perf_counter()
             f()
             est[key] = time.perf_counter() - t0
-    fewer = fewer or {}
-    per_turn = {key: max(math.ceil(min(min_runs, fewer.get(key, min_runs)) / rounds),
-                         min(20000, int(turn_s / max(est[key], 1e-7)))) for key in fns}
+    per_turn = {key: max(math.ceil(min_runs / rounds), min(20000, int(turn_s / max(est[key], 1e-7))))
+                for key in fns}
     samples = {key: [] for key in fns}
     for _ in range(rounds):
         for key, f in fns.items():
@@ -530,9 +529,9 @@ class Ctx:
     pause_s: float = PAUSE_S
     lut_passes: str = LUT_PASSES
 
-    def time(self, fns: dict, warmup: dict, min_runs: int | None = None, fewer: dict | None = None) -> dict:
+    def time(self, fns: dict, warmup: dict, min_runs: int | None = None) -> dict:
         return interleaved(fns, warmup, self.min_runs if min_runs is None else min_runs, self.rounds,
-                           self.turn_s, self.pause_s, fewer)
+                           self.turn_s, self.pause_s)
 
 
 def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, seed: int = 0,
@@ -572,11 +571,12 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
     attempt("tensorc-lut", make_lut)
     attempt("tensorc-fused", lambda: build_compiled("tensorc-fused", prog, x, threads, ctx.llc))
     attempt("onnxruntime", lambda: build_ort(qw, x, threads, ctx.llc))
-    attempt("numpy-dequant", lambda: build_numpy_dequant(qw, x, ctx.llc))
-    attempt("f32-numpy", lambda: build_f32_numpy(w, x, ctx.llc))
+    if ctx.set_blas is not None:  # numpy's matmuls would run on an unknown number of threads
+        attempt("numpy-dequant", lambda: build_numpy_dequant(qw, x, ctx.llc))
+        attempt("f32-numpy", lambda: build_f32_numpy(w, x, ctx.llc))
+    else:
+        notes["numpy-dequant"] = notes["f32-numpy"] = "the BLAS thread count is not controllable (no OpenBLAS found)"
     attempt("f32-tensorc", lambda: build_compiled("f32-tensorc", dense_program(w, batch), x, threads, ctx.llc))
-    if "f32-numpy" in engines and ctx.set_blas is None:
-        notes.setdefault("f32-numpy", "BLAS thread count not controllable")
 
     # every engine computes the same thing: check it on the first and the last weight copy
     errs = {}
@@ -594,7 +594,8 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
         if cache == "dram":
             active = dict(built)
             fns = {name: _rotating(b) for name, b in active.items()}
-            warm = {name: b.copies for name, b in active.items()}
+            # every copy once (onnxruntime: each session's first run); numpy's copies are plain arrays
+            warm = {name: 2 if name in NUMPY_ENGINES else b.copies for name, b in active.items()}
         else:
             active = {name: b for name, b in built.items() if b.working_bytes <= ctx.llc // 2}
             fns = {name: (lambda r=b.run: r(0)) for name, b in active.items()}
@@ -720,7 +721,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ---- output -------------------------------------------------------------------------------------
 HEADER = (f"| {'N×K':<10} | {'B':>2} | {'bits':<7} | {'T':>1} | {'cache':<8} | {'engine':<13} | {'median µs':>10} | "
-          f"{'p10–p90 µs':>15} | {'GB/s':>5} | {'%strm':>5} | {'vs ORT':>6} | {'f32 ÷':>6} | {'pre µs':>6} | "
+          f"{'p10–p90 µs':>15} | {'GB/s':>5} | {'%strm':>5} | {'t÷ORT':>6} | {'f32÷t':>6} | {'pre µs':>6} | "
           f"{'NMSE':>7} |")
 
 
@@ -742,7 +743,7 @@ def row(r: dict) -> str:
 
 
 E2E_HEADER = (f"| {'model':<16} | {'weights':<8} | {'path':<9} | {'T':>1} | {'B×S':>6} | {'median ms':>9} | "
-              f"{'fp32 ÷':>7} | {'cos mean':>8} | {'cos min':>8} | {'cos vs quantized ref':>20} |")
+              f"{'fp32÷t':>7} | {'cos mean':>8} | {'cos min':>8} | {'cos vs quantized ref':>20} |")
 
 
 def e2e_row(r: dict) -> str:
