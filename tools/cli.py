@@ -5,6 +5,7 @@
     tensorc opt file.mlir -p canonicalize            (xDSL's opt driver, see tools/opt.py)
     tensorc run model.onnx --input x=x.npy [--output-dir DIR]
     tensorc compile model.onnx -o model.tcpkg [--cpu host|generic] [--input-shape ...]
+    tensorc compile model.onnx --target ltc [--quantize-weights w2g128] -o model.ltc [--ltc-config F]
     tensorc run model.tcpkg --input x=x.npy        (numpy + ctypes only: no compiler import)
     tensorc inspect model.tcpkg [--json]
     tensorc passes
@@ -277,8 +278,10 @@ def cmd_run(args) -> int:
 def cmd_compile(args) -> int:
     from tensorc.diagnostics import BackendError
 
+    if args.target == "ltc":
+        return _compile_ltc(args)
     if args.target != "llvm-cpu":
-        raise BackendError(f"compile --target {args.target}: not available (available: llvm-cpu)")
+        raise BackendError(f"compile --target {args.target}: not available (available: llvm-cpu, ltc)")
     from tensorc.package import compile_package
 
     prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, quantize=args.quantize_weights)
@@ -286,6 +289,32 @@ def cmd_compile(args) -> int:
     info = compile_package(prog, out, cpu=args.cpu, dump_dir=args.dump_ir, print_after_all=args.print_ir_after_all)
     parts = ", ".join(f"{name} {size}" for name, size in sorted(info.sizes.items()))
     print(f"wrote {out}: {info.size} bytes ({parts}) in {info.times['total_s']:.2f} s")
+    return 0
+
+
+def _compile_ltc(args) -> int:
+    """`tensorc compile model.onnx --target ltc -o model.ltc`: the LUT Tensor Core stream (docs/ltc.md)."""
+    from tensorc.backends.ltc import compile_ltc
+    from tensorc.diagnostics import InputError
+    from tensorc.runtime.ltc import load_config
+
+    for flag, value in (("--cpu", args.cpu != "host"),):
+        if value:
+            raise InputError(f"{flag} does not apply to --target ltc")
+    cfg = _ltc(lambda: load_config(args.ltc_config))
+    prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, quantize=args.quantize_weights)
+    out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".ltc"
+    c = compile_ltc(prog, config=cfg, workspace=args.ltc_workspace, time_limit=args.plan_time_limit,
+                    plan=args.ltc_plan, dump_dir=args.dump_ir)
+    _ltc(lambda: c.program.save(out))
+    size = os.path.getsize(out)
+    plan = c.program.meta["plan"]
+    print(f"wrote {out}: {size} bytes, {len(c.program.instrs)} instructions; plan {plan['method']} "
+          f"({plan['status']}) in {plan['capacity']} B + {plan['workspace']} B workspace, "
+          f"predicted DRAM traffic {c.traffic['total']} B")
+    if c.host is not None:
+        print(f"host prologue: {', '.join(c.program.meta['host_prologue'])}; core inputs: "
+              f"{', '.join(s.name for s in c.core.signature.inputs)}")
     return 0
 
 
@@ -410,6 +439,7 @@ BENCH_SUITES = {
     "bfp": "tensorc.tools.bench_bfp",      # BFP/MX K caches with and without channel rearrangement
     "gaunt": "tensorc.tools.bench_gaunt",  # compiled CG vs compiled Gaunt vs e3nn, L = 1..8
     "lut": "tensorc.tools.bench_lut",      # low-bit GEMV engines (LUT, fused, ORT MatMulNBits, numpy, f32); MiniLM
+    "ltc": "tensorc.tools.bench_ltc",      # LUT Tensor Core simulator: reproductions a-e of issue 9
 }
 
 
@@ -489,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quantize_arg(p)
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after each pass to DIR/NN-pass.mlir")
+    p.add_argument("--ltc-config", metavar="FILE", help="--target ltc: machine parameters (.json or .toml; docs/ltc.md)")
+    p.add_argument("--ltc-workspace", metavar="BYTES", type=int,
+                   help="--target ltc: scratchpad bytes kept for weight tiles and temporaries (default: a quarter)")
+    p.add_argument("--ltc-plan", default="cosma", metavar="PLAN",
+                   help="--target ltc: cosma (default) or a baseline, e.g. tflite-default-greedy")
+    p.add_argument("--plan-time-limit", type=float, default=10.0, metavar="S",
+                   help="--target ltc: seconds for the memory plan (default 10)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("inspect", help="show the manifest of a .tcpkg package and whether it runs here")

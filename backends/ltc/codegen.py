@@ -261,7 +261,11 @@ class Emitter:
                     if self.spad[r].addr + self.spad[r].nbytes > self.capacity:
                         raise BackendError(f"ltc: {describe(op)}: result at offset {placed[r]} runs past the "
                                            f"plan's {self.capacity}-byte region")
-                select(self, op)
+                try:
+                    select(self, op)
+                except BackendError as e:
+                    msg = str(e)
+                    raise BackendError(msg if describe(op) in msg else f"{msg} (at {describe(op)})") from None
                 self.ws.release_all()
         return self.b
 

@@ -10,7 +10,8 @@
 
 The scratchpad is split: `capacity = spad_bytes − workspace` bytes for the plan, the rest for the
 operators' streaming buffers (weight tiles, accumulators, staged parameters). The workspace
-defaults to a quarter of the scratchpad.
+defaults to a quarter of the scratchpad, or less (down to 64 KiB) when the largest operator's
+working set (COSMA's M_R) needs the room.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tensorc.runtime.ltc.program import LTCProgram
 from .codegen import Emitter
 from .prepare import fuse_erf_gelu, split_host_prologue
 
-DEFAULT_WORKSPACE_SHARE = 4  # workspace = spad_bytes / 4 unless given
+DEFAULT_WORKSPACE_SHARE = 4  # workspace = spad_bytes / 4 unless given (or the plan needs more room)
+MIN_WORKSPACE = 64 * 1024
 
 
 @dataclass
@@ -99,13 +101,21 @@ def plan_memory(core: Program, capacity: int, *, time_limit: float = 10.0, plan:
 def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: int | None = None,
                 time_limit: float = 10.0, plan: str = "cosma", fuse: bool = True, table_type: str = "i8",
                 dump_dir=None) -> LTCCompiled:
+    from tensorc.planning.graph import Graph
+
     cfg = config or LTCConfig()
-    ws = workspace if workspace is not None else cfg.spad_bytes // DEFAULT_WORKSPACE_SHARE
-    ws = -(-ws // 64) * 64
+    core, host, info = prepare_program(prog, table_type=table_type, dump_dir=dump_dir)
+    if workspace is None:
+        # a quarter of the scratchpad, less when the plan's largest operator needs more (down to
+        # MIN_WORKSPACE: the kernels then tile finer)
+        m_r = Graph.from_func(core.main, elem_bytes=None, weights=False).m_r
+        ws = max(min(cfg.spad_bytes // DEFAULT_WORKSPACE_SHARE, (cfg.spad_bytes - m_r) // 64 * 64),
+                 min(MIN_WORKSPACE, cfg.spad_bytes // DEFAULT_WORKSPACE_SHARE))
+    else:
+        ws = -(-workspace // 64) * 64
     capacity = cfg.spad_bytes - ws
     if capacity <= 0 or ws <= 0:
         raise BackendError(f"ltc: workspace of {ws} bytes leaves no room in the {cfg.spad_bytes}-byte scratchpad")
-    core, host, info = prepare_program(prog, table_type=table_type, dump_dir=dump_dir)
     in_names = [s.name for s in core.signature.inputs]
     out_names = [s.name for s in core.signature.outputs]
     result = plan_memory(core, capacity, time_limit=time_limit, plan=plan)

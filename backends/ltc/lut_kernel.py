@@ -131,7 +131,9 @@ def emit_mpgemm(em, *, tables: int, tscales: int, y: int, m: int, planes_dram: i
     acc_type = "f32" if ttype == "f16" else "i32"
     mc, nc, kc = tiling.m_chunk, tiling.n_chunk, tiling.k_chunk
     sizes = tile_buffers(mc, nc, kc, bits=bits, block=blk, ncols=ncols)
-    W0, W1, S0, Z0, S1, Z1, A0, A1, U0, U1 = [ws.alloc(s) for s in sizes]
+    base = ws.alloc(sum(_al(s) for s in sizes))  # one block: the tiling was sized for it
+    addrs = [base + sum(_al(s) for s in sizes[:i]) for i in range(len(sizes))]
+    W0, W1, S0, Z0, S1, Z1, A0, A1, U0, U1 = addrs
     W, SZ, ACC, SUMS = (W0, W1), ((S0, Z0), (S1, Z1)), (A0, A1), (U0, U1)
     t = u = 0
     for ni, n0 in enumerate(range(0, n, nc)):
