@@ -260,8 +260,22 @@ def _channelwise(K: np.ndarray) -> np.ndarray | None:
 
 
 # ---- Gaunt -------------------------------------------------------------------------------
+# Sample-major layout (docs/eqv.md, "lower-eqv"): every tensor keeps the batch as its leading
+# axis and the channels (times a block of b samples when channels are few) as its last, so
+# each transform is a *batched* matmul with a small constant left operand and ~nothing is
+# copied: no transposes of the features, no per-m slices or concats. Measured at L = 8,
+# batch 10,000, 32 channels, this replaced a feature-major form whose φ transform was one
+# wide [n_φ, M] x [M, n_θ·C·n] matmul (rows 16 MB apart) plus per-m concats: 953 → see
+# BENCHMARKS.md.
+def _sample_block(n: int, channels: int) -> int:
+    """Samples per block b, so that the innermost width channels·b fills a 16-lane vector."""
+    if channels >= 16:
+        return 1
+    want = -(-16 // channels)
+    return next((d for d in range(want, n + 1) if n % d == 0), n)
+
+
 def lower_gaunt(em: Emitter, op: GauntTensorProductOp, store) -> SSAValue:
-    """Feature-major: x^T [D, n]; every transform is (constant) @ [K, R*C*n], vectorized along the batch."""
     i1, i2, io = op.attr("irreps_in1"), op.attr("irreps_in2"), op.attr("irreps_out")
     a = _need_const(op.inputs[2], store, "scaling a", op)
     b = _need_const(op.inputs[3], store, "scaling b", op)
@@ -269,9 +283,14 @@ def lower_gaunt(em: Emitter, op: GauntTensorProductOp, store) -> SSAValue:
     batch = em.shape(op.outputs[0])[:-1]
     x1, n = _flat_batch(em, op.inputs[0], batch)
     x2, _ = _flat_batch(em, op.inputs[1], batch)
-    x1t = em.transpose(x1, [1, 0])  # [D1, n]
-    x2t = em.transpose(x2, [1, 0]) if x2 is not x1 else x1t
     rank = a.shape[0]
+    C1 = max(i1.uniform_mul() or 1, a.shape[1])
+    C2 = max(i2.uniform_mul() or 1, b.shape[1])
+    blk = _sample_block(n, min(C1, C2))
+    n1 = n // blk
+    # [n1, D, blk] (a batched transpose of [n1, blk, D]), or x itself [n, D] when blk = 1
+    xb1 = _blocked(em, x1, n1, blk)
+    xb2 = xb1 if x2 is x1 else _blocked(em, x2, n1, blk)
     total = None
     for s1, s2 in R.family_pairs(i1, i2):
         e1 = [k for k, e in enumerate(i1) if e.ir.family == s1]
@@ -283,79 +302,112 @@ def lower_gaunt(em: Emitter, op: GauntTensorProductOp, store) -> SSAValue:
         L2 = max(i2[k].ir.l for k in e2)
         Lo = max(io[k].ir.l for k in eo)
         nt, nph = fourier.grid_sizes(L1, L2, Lo)
-        f, cf = _to_grid(em, x1t, i1, e1, a, L1, nt, nph, n)  # [nph, nt, R, Cf, n]
-        g, cg_ = _to_grid(em, x2t, i2, e2, b, L2, nt, nph, n)
-        h = em.mul(f, g)  # [nph, nt, R, Ch, n]
+        f, cf = _to_grid(em, xb1, i1, e1, a, L1, nt, nph, n1, blk)  # [n1, R, nph, nt, Cf, blk]
+        if x2 is x1 and i1 == i2 and s1 == s2 and np.array_equal(a, b):
+            g, cg_ = f, cf  # a square x ⊗ x: one transform
+        else:
+            g, cg_ = _to_grid(em, xb2, i2, e2, b, L2, nt, nph, n1, blk)
         Ch = max(cf, cg_)
-        cols = rank * Ch * n
-        b2, b1 = fourier.from_grid_factors(Lo, nt, nph)  # [nph, mo], [mo, nt, Lo+1]
-        mo = 2 * Lo + 1
-        t = em.matmul(em.const(b2.T, "b2"), em.reshape(h, [nph, nt * cols]))  # [mo, nt*cols]
-        blocks, row = [], {}
-        width = 0
-        for m in range(-Lo, Lo + 1):
-            ls = [l for l in range(abs(m), Lo + 1) if any(io[k].ir.l == l for k in eo)]
-            if not ls:
-                continue
-            tm = em.reshape(em.slice(t, 0, m + Lo, m + Lo + 1), [nt, cols])
-            blocks.append(em.matmul(em.const(b1[m + Lo][:, ls].T, "b1"), tm))  # [K, cols]
-            for j, l in enumerate(ls):
-                row[l, m] = width + j
-            width += len(ls)
-        z = em.reshape(em.concat(blocks, 0), [width * rank * Ch, n])  # rows (s, r, u)
+        lead = [n1, rank, nph, nt]
+        if cf == cg_:  # one flat product: the elementwise kernels like a long last axis
+            size = int(np.prod(lead)) * Ch * blk
+            h = em.mul(em.reshape(f, [size]), em.reshape(g, [size]))
+        else:  # one side has a single channel: broadcast it
+            rows = int(np.prod(lead))
+            h = em.mul(em.reshape(f, [rows, cf, blk]), em.reshape(g, [rows, cg_, blk]))
+        W = Ch * blk
+        # back to coefficients: φ → m, then per m θ → l (c folded in when it is per-degree only)
+        lo_ls = sorted({io[k].ir.l for k in eo})
+        Ko, Mo = len(lo_ls), 2 * Lo + 1
+        b2, b1 = fourier.from_grid_factors(Lo, nt, nph)  # [nph, Mo], [Mo, nt, Lo+1]
+        t = em.matmul(em.const(b2.T, "b2"), em.reshape(h, [n1, rank, nph, nt * W]))  # [n1, R, Mo, nt*W]
+        B1 = np.transpose(b1[:, :, lo_ls], (0, 2, 1))  # [Mo, Ko, nt]
+        fold_c = c.shape[1] == 1
+        if fold_c:
+            ent = {io[k].ir.l: k for k in eo}  # every output entry of one l has the same c (cc = 1)
+            B1 = np.stack([B1 * np.array([c[r, 0, ent[l]] for l in lo_ls])[None, :, None] for r in range(rank)])
+        z = em.matmul(em.const(B1, "b1"), em.reshape(t, [n1, rank, Mo, nt, W]))  # [n1, R, Mo, Ko, W]
+        # one gather into the output layout, the c scaling (unless folded), the rank sum
         idx = np.zeros((rank, io.dim), dtype=np.int64)
         scale = np.zeros((rank, io.dim, 1))
         for k, (sl, e) in enumerate(zip(io.slices(), io)):
             if k not in eo:
                 continue
-            l = e.ir.l
+            l, ko = e.ir.l, lo_ls.index(e.ir.l)
             for r in range(rank):
                 for u in range(e.mul):
                     uc = u if Ch > 1 else 0
                     for m in range(-l, l + 1):
                         pos = sl.start + u * e.ir.dim + m + l
-                        idx[r, pos] = (row[l, m] * rank + r) * Ch + uc
-                        scale[r, pos, 0] = c[r, u if c.shape[1] > 1 else 0, k]
-        out = em.mul(em.gather(z, idx, 0), em.const(scale, "c"))  # [R, Do, n]
-        out = em.tg("reduce_sum", [out], axes=[0], keepdims=0) if rank > 1 else em.reshape(out, [io.dim, n])
+                        idx[r, pos] = ((r * Mo + m + Lo) * Ko + ko) * Ch + uc
+                        scale[r, pos, 0] = 1.0 if fold_c else c[r, u if c.shape[1] > 1 else 0, k]
+        inner = [blk] if blk > 1 else []
+        zf = em.reshape(z, [n1, rank * Mo * Ko * Ch] + inner)
+        out = em.reshape(em.gather(zf, idx.reshape(-1), 1), [n1, rank, io.dim] + inner)
+        if not (fold_c and len(eo) == len(io)):  # skip a pass over the output when every factor is 1
+            out = em.mul(out, em.const(scale if blk > 1 else scale[..., 0], "c"))
+        out = em.tg("reduce_sum", [out], axes=[1], keepdims=0) if rank > 1 else em.reshape(out, [n1, io.dim] + inner)
         total = out if total is None else em.add(total, out)
     if total is None:
         return _assemble(em, [None] * len(io), io, n, batch)
-    return em.reshape(em.transpose(total, [1, 0]), list(batch) + [io.dim])
+    total = em.transpose(total, [0, 2, 1]) if blk > 1 else total  # [n1, blk, Do] or [n, Do]
+    return em.reshape(total, list(batch) + [io.dim])
 
 
-def _to_grid(em: Emitter, xt, irr: Irreps, entries, scal, L, nt, nph, n):
-    """x^T's entries of one family, scaled, on the sphere grid: ([nph, nt, R, Cx, n], Cx)."""
+def _blocked(em: Emitter, x, n1: int, blk: int) -> SSAValue:
+    d = em.shape(x)[1]
+    if blk == 1:
+        return x  # [n, D]
+    return em.transpose(em.reshape(x, [n1, blk, d]), [0, 2, 1])
+
+
+def _to_grid(em: Emitter, xb, irr: Irreps, entries, scal, L, nt, nph, n1, blk):
+    """One family of x, scaled, on the sphere grid: ([n1, R, nph, nt, Cx, blk], Cx).
+
+    The degrees l of the family become a padded axis of K = #l for every m: slots with
+    l < |m| read some entry of the same (m, channel) and meet a zero of the θ matrix."""
     rank, cs = scal.shape[0], scal.shape[1]
     mul = irr.uniform_mul()
     Cx = max(mul, cs)
     offs = irr.offsets()
     ent_of_l = {irr[k].ir.l: k for k in entries}
+    ls = sorted(ent_of_l)
+    K, M = len(ls), 2 * L + 1
     a1, a2 = fourier.to_grid_factors(L, nt, nph)  # [M, L+1, nt], [M, nph]
-    cols = rank * Cx * n
-    blocks, present = [], []
+    idx = np.zeros((M, K, Cx), dtype=np.int64)
     for m in range(-L, L + 1):
-        ls = [l for l in range(abs(m), L + 1) if l in ent_of_l]
-        if not ls:
-            continue
-        idx = np.zeros((len(ls), Cx), dtype=np.int64)
+        top = max(l for l in ls if l >= abs(m))  # l = L is always there
         for j, l in enumerate(ls):
-            e = irr[ent_of_l[l]]
+            src = l if l >= abs(m) else top
+            e = irr[ent_of_l[src]]
             for u in range(Cx):
-                idx[j, u] = offs[ent_of_l[l]] + (u if mul > 1 else 0) * e.ir.dim + m + l
-        xm = em.gather(xt, idx, 0)  # [K, Cx, n]
-        a1m = a1[m + L][ls]  # [K, nt]
-        if rank == 1 and cs == 1:
-            a1m = a1m * np.array([scal[0, 0, ent_of_l[l]] for l in ls])[:, None]
+                idx[m + L, j, u] = offs[ent_of_l[src]] + (u if mul > 1 else 0) * e.ir.dim + m + src
+    A1 = np.transpose(a1[:, ls, :], (0, 2, 1))  # [M, nt, K]
+    per_l = np.stack([scal[:, :, ent_of_l[l]] for l in ls], axis=-1)  # [R, cs, K]
+    # gathers take a flat index and keep blk (or nothing) as the inner axis: the gather
+    # kernel is a scalar loop nest over its output, so unit axes would cost a loop each
+    flat = idx.reshape(-1)
+    D = em.shape(xb)[1]
+    if cs == 1:  # the scaling depends on (rank, degree) only: fold it into the θ matrix
+        A1 = np.stack([A1 * per_l[r, 0][None, None, :] for r in range(rank)])  # [R, M, nt, K]
+        X = em.reshape(em.gather(xb, flat, 1), [n1, 1, M, K, Cx * blk])
+    elif mul == Cx:  # scale x before the gather: a pass over x, not over the padded gather
+        S = np.zeros((rank, D))
+        for k in entries:
+            sl, e = irr.slices()[k], irr[k]
+            S[:, sl] = np.repeat(scal[:, :, k], e.ir.dim, axis=1)
+        if blk == 1:
+            xs = em.mul(em.reshape(xb, [n1, 1, D]), em.const(S, "a"))  # [n1, R, D]
         else:
-            S = np.stack([scal[:, :, ent_of_l[l]] for l in ls], axis=0)[..., None]  # [K, R, cs, 1]
-            xm = em.mul(em.reshape(xm, [len(ls), 1, Cx, n]), em.const(S, "a"))  # [K, R, Cx, n]
-        gm = em.matmul(em.const(a1m.T, "a1"), em.reshape(xm, [len(ls), cols]))  # [nt, cols]
-        blocks.append(em.reshape(gm, [1, nt * cols]))
-        present.append(m + L)
-    t = em.concat(blocks, 0)  # [M', nt*cols]
-    t = em.matmul(em.const(a2[present].T, "a2"), t)  # [nph, nt*cols]
-    return em.reshape(t, [nph, nt, rank, Cx, n]), Cx
+            xs = em.mul(em.reshape(xb, [n1, 1, D, blk]), em.const(S[..., None], "a"))  # [n1, R, D, blk]
+        X = em.reshape(em.gather(xs, flat, 2), [n1, rank, M, K, Cx * blk])
+    else:  # one input channel, per-channel scalings: scale the gathered (broadcast) channels
+        S = np.broadcast_to(np.transpose(per_l, (0, 2, 1))[:, None, :, :, None], (rank, M, K, Cx, 1))
+        X = em.mul(em.reshape(em.gather(xb, flat, 1), [n1, 1, M, K, Cx, blk]), em.const(S, "a"))
+        X = em.reshape(X, [n1, rank, M, K, Cx * blk])
+    t = em.matmul(em.const(A1, "a1"), X)  # [n1, R, M, nt, Cx*blk]
+    t = em.matmul(em.const(a2.T, "a2"), em.reshape(t, [n1, rank, M, nt * Cx * blk]))  # [n1, R, nph, nt*Cx*blk]
+    return em.reshape(t, [n1, rank, nph, nt, Cx, blk]), Cx
 
 
 # ---- spherical harmonics --------------------------------------------------------------------
