@@ -61,7 +61,7 @@ def cg_cost(i1, i2, io, paths) -> Cost:
 
 
 def gaunt_cost(i1, i2, io, rank: int, C: int, c1: int, c2: int, families: int = 1) -> Cost:
-    """The feature-major grid lowering of a rank-`rank` Gaunt product on C channels; the inputs
+    """The sample-major grid lowering of a rank-`rank` Gaunt product on C channels; the inputs
     enter the transforms with c1 and c2 channels (1 when broadcast and scaled channel-independently)."""
     i1, i2, io = Irreps(i1), Irreps(i2), Irreps(io)
     L1, L2, Lo = i1.lmax, i2.lmax, io.lmax
@@ -71,14 +71,15 @@ def gaunt_cost(i1, i2, io, rank: int, C: int, c1: int, c2: int, families: int = 
     for L, cin, irr in ((L1, c1, i1), (L2, c2, i2)):
         rows = rank * cin
         m = 2 * L + 1
-        tri = (L + 1) ** 2  # Σ_m (L - |m| + 1): the θ transforms skip l < |m|
-        fma += rows * (tri * nt + m * nt * nph)
-        moved += irr.dim + rows * (tri + m * nt)  # transpose in, gathers, stacking the m's
-        ops += 3 * m + 3
+        k = len({e.ir.l for e in irr})  # the degrees, padded to the same count for every m
+        fma += rows * (m * k * nt + m * nt * nph)  # batched θ transform, then m → φ
+        moved += rows * m * k + (irr.dim * rank if cin > 1 else 0)  # the gather (and the scaling of x)
+        ops += 4
     rows = rank * C
     mo = 2 * Lo + 1
+    ko = len({e.ir.l for e in io})
     fma += rows * nt * nph  # pointwise product
-    fma += rows * (mo * nph * nt + (Lo + 1) ** 2 * nt)
-    moved += rows * (nt * nph + mo * nt + (Lo + 1) ** 2) + rank * io.dim * 2 + io.dim
-    ops += 3 * mo + 6
+    fma += rows * (mo * nph * nt + mo * nt * ko)
+    moved += rank * io.dim * 2  # the gather into the output layout, the c scaling
+    ops += 5
     return Cost(fma * families, moved * families, ops * families)
