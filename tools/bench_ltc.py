@@ -20,9 +20,10 @@ d. a MAC baseline: dequantize + FP16 MAC array of the same geometry (M2 N64 K4 x
    no MAC array): cycles = max(MAC cycles, dequantization on the vector unit, DRAM) + DRAM latency;
    energy = MACs x (fp16 mul + add) + dequantization (fp16 sub + mul per weight) + SRAM + DRAM.
 e. MiniLM (all-MiniLM-L6-v2, every Linear w2g128, sequence 128): cycles, utilization, DRAM
-   traffic measured by the simulator, for the COSMA plan and for the greedy arena baseline
-   (TFLite greedy by size, evicting the largest: tflite-default-greedy) at the default core,
-   whose plan region is then M_R (the smallest scratchpad the model runs in).
+   traffic measured by the simulator on the default core (COSMA plan), and on a small core whose
+   plan region is exactly M_R (the smallest scratchpad the model runs in; 256 KiB workspace) for
+   the COSMA plan and the greedy arena baseline (TFLite greedy by size, evicting the largest:
+   tflite-default-greedy).
 
 JSON: a list of records {experiment, case, cycles, utilization, dram_bytes, energy_nj, ...}.
 Other work on the machine does not change the numbers (the simulator counts cycles), only the
@@ -201,15 +202,23 @@ def part_e(sizes, out, time_limit):
     mask = np.asarray(mask, np.int64)[:, :seq]
     ids = np.pad(ids, ((0, 0), (0, seq - ids.shape[1])))
     mask = np.pad(mask, ((0, 0), (0, seq - mask.shape[1])))
-    _log(f"## e. MiniLM w2g128, sequence {seq}, default core")
-    _log("| plan | plan region (B) | plan non-compulsory (B) | DRAM read (B) | DRAM written (B) | "
-         "spill+retrieve (B) | cycles | utilization | precompute share | energy (nJ) |")
-    _log("|---|---|---|---|---|---|---|---|---|---|")
-    from tensorc.backends.ltc import LTCExecutable
+    from tensorc.backends.ltc import LTCExecutable, prepare_program
+    from tensorc.planning.graph import Graph
+    from tensorc.runtime.ltc import LTCConfig
 
-    for plan in ("cosma", "tflite-default-greedy"):
+    core, _, _ = prepare_program(prog)
+    m_r = Graph.from_func(core.main, elem_bytes=None, weights=False).m_r
+    small_ws = 256 * 1024
+    small = LTCConfig().replace(spad_bytes=-(-(m_r + small_ws) // 64) * 64)
+    _log(f"## e. MiniLM w2g128, sequence {seq} (M_R = {m_r} B)")
+    _log("| core | plan | plan region (B) | plan non-compulsory (B) | DRAM read (B) | DRAM written (B) | "
+         "spill+retrieve (B) | cycles | utilization | precompute share | energy (nJ) |")
+    _log("|---|---|---|---|---|---|---|---|---|---|---|")
+    cases = [("default", LTCConfig(), None, "cosma"), ("small", small, small_ws, "cosma"),
+             ("small", small, small_ws, "tflite-default-greedy")]
+    for core_name, cfg, ws, plan in cases:
         t0 = time.perf_counter()
-        exe = LTCExecutable(prog, time_limit=time_limit, plan=plan)
+        exe = LTCExecutable(prog, config=cfg, workspace=ws, time_limit=time_limit, plan=plan)
         t1 = time.perf_counter()
         exe(input_ids=ids, attention_mask=mask)
         rep = exe.last_report
@@ -217,19 +226,20 @@ def part_e(sizes, out, time_limit):
         meta = exe.program.meta["plan"]
         if d["total"] != exe.compiled.traffic["total"]:
             raise AssertionError("simulated traffic differs from the plan's")
-        out.append(_record("e", f"MiniLM seq{seq} {plan}", rep, plan=plan, capacity=meta["capacity"],
+        out.append(_record("e", f"MiniLM seq{seq} {core_name} core ({cfg.spad_bytes} B) {plan}", rep, plan=plan,
+                           spad_bytes=cfg.spad_bytes, capacity=meta["capacity"],
                            plan_non_compulsory=meta["traffic_non_compulsory"],
                            spill_retrieve_bytes=d["read"]["retrieve"] + d["write"]["spill"],
                            precompute_share=rep["precompute"]["share"], compile_s=round(t1 - t0, 1),
                            sim_s=round(time.perf_counter() - t1, 1)))
-        _log(f"| {plan} | {meta['capacity']} | {meta['traffic_non_compulsory']} | {d['read']['total']} | "
-             f"{d['write']['total']} | {d['read']['retrieve'] + d['write']['spill']} | {rep['cycles']} | "
-             f"{rep['array']['utilization']:.3f} | {100 * rep['precompute']['share']:.2f}% | "
+        _log(f"| {core_name} ({cfg.spad_bytes} B) | {plan} | {meta['capacity']} | {meta['traffic_non_compulsory']} | "
+             f"{d['read']['total']} | {d['write']['total']} | {d['read']['retrieve'] + d['write']['spill']} | "
+             f"{rep['cycles']} | {rep['array']['utilization']:.3f} | {100 * rep['precompute']['share']:.2f}% | "
              f"{rep['energy_nj']['total']:.0f} |")
 
 
 FULL = {"gemm": (64, 4096, 4096), "minilm_seq": 128,
-        "layers": {"LLaMA2-7B-like": (8, 4096, 11008, 4096), "LLaMA2-70B-like (GQA kv 1024), scaled": (8, 8192, 11008, 1024)}}
+        "layers": {"LLaMA2-7B": (8, 4096, 11008, 4096), "LLaMA2-70B": (4, 8192, 28672, 1024)}}
 QUICK = {"gemm": (16, 1024, 1024), "minilm_seq": 32, "layers": {"small": (8, 1024, 2816, 1024)}}
 
 
