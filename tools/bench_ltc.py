@@ -63,7 +63,8 @@ def _run(prog, *, cfg=None, functional=False, inputs=None, **kw):
 
 def _record(exp, case, rep, **extra) -> dict:
     return {"experiment": exp, "case": case, "cycles": rep["cycles"], "utilization": rep["array"]["utilization"],
-            "dram_bytes": rep["dram_bytes"]["total"], "energy_nj": rep["energy_nj"]["total"], **extra}
+            "dram_bytes": rep["dram_bytes"]["total"], "energy_nj": rep["energy_nj"]["total"],
+            "energy_parts_nj": {k: v for k, v in rep["energy_nj"].items() if k != "total"}, **extra}
 
 
 def table_broadcast_bytes(instrs, cfg) -> int:
@@ -85,7 +86,7 @@ def part_a(sizes, out):
     from tensorc.backends.ltc.workloads import gemm_program
     from tensorc.runtime.ltc import LTCConfig
 
-    m, n, k = sizes["gemm"]
+    m, n, k = sizes["gemm_sym"]
     cfg = LTCConfig()
     _log(f"## a. symmetrization: W2 GEMM M={m} N={n} K={k}, i8 tables")
     _log("| tables | table bytes | broadcast bytes | cycles | energy (nJ) | lmma energy (nJ) |")
@@ -148,11 +149,12 @@ def mac_baseline(m, n, k, bits, group, cfg) -> dict:
     sram = (n * k * 2 * 2  # fp16 weights written by the dequantizer and read once (weight-stationary)
             + nt * kt * mt * cfg.tile_m * cfg.tile_k * 2  # fp16 activations streamed past every N tile
             + m * n * 4 + m * k * 4)
-    e_pj = (m * n * k * (en.fmul[16] + en.fadd[16]) + n * k * (en.fadd[16] + en.fmul[16])
-            + sram * en.sram_per_byte + (w_dram + io_dram) * en.dram_per_byte)
+    parts = {"mac": m * n * k * (en.fmul[16] + en.fadd[16]) / 1000,
+             "dequant": n * k * (en.fadd[16] + en.fmul[16]) / 1000,
+             "sram": sram * en.sram_per_byte / 1000, "dram": (w_dram + io_dram) * en.dram_per_byte / 1000}
     return {"cycles": cycles, "utilization": m * n * k / (cycles * cfg.tile_macs), "dram_bytes": w_dram + io_dram,
-            "energy_nj": e_pj / 1000, "mac_cycles": mac_cycles, "dequant_cycles": deq_cycles,
-            "dram_cycles": dram_cycles}
+            "energy_nj": sum(parts.values()), "energy_parts_nj": parts, "mac_cycles": mac_cycles,
+            "dequant_cycles": deq_cycles, "dram_cycles": dram_cycles}
 
 
 def part_cd(sizes, out, parts):
@@ -178,13 +180,17 @@ def part_cd(sizes, out, parts):
                  f"{rep['energy_nj']['total']:.0f} |")
     if "d" in parts:
         _log(f"## d. MAC baseline (dequantize + FP16 MAC, {cfg.tile_macs} MACs/cycle) vs LTC, GEMM M={m} N={n} K={k}")
-        _log("| bits | LTC cycles | MAC cycles | cycles LTC/MAC | LTC energy (nJ) | MAC energy (nJ) | energy MAC/LTC |")
-        _log("|---|---|---|---|---|---|---|")
+        _log("| bits | LTC cycles | MAC cycles | cycles LTC/MAC | LTC energy (nJ) | MAC energy (nJ) | energy MAC/LTC | "
+             "array energy LTC (lmma+pre) / MAC (MACs+dequant) (nJ) | SRAM LTC / MAC (nJ) |")
+        _log("|---|---|---|---|---|---|---|---|---|")
         for bits, rep, mac in rows:
             out.append({"experiment": "d", "case": f"MAC baseline W{bits} M{m} N{n} K{k}", "bits": bits, **mac})
+            e = rep["energy_nj"]
+            mp = mac["energy_parts_nj"]
             _log(f"| W{bits} | {rep['cycles']} | {mac['cycles']} | {rep['cycles'] / mac['cycles']:.2f} | "
-                 f"{rep['energy_nj']['total']:.0f} | {mac['energy_nj']:.0f} | "
-                 f"{mac['energy_nj'] / rep['energy_nj']['total']:.2f} |")
+                 f"{e['total']:.0f} | {mac['energy_nj']:.0f} | {mac['energy_nj'] / e['total']:.2f} | "
+                 f"{e['lmma'] + e['precompute']:.0f} / {mp['mac'] + mp['dequant']:.0f} | "
+                 f"{e['sram']:.0f} / {mp['sram']:.0f} |")
 
 
 # ---- e. MiniLM ------------------------------------------------------------------------------------------
@@ -238,9 +244,10 @@ def part_e(sizes, out, time_limit):
              f"{rep['energy_nj']['total']:.0f} |")
 
 
-FULL = {"gemm": (64, 4096, 4096), "minilm_seq": 128,
+# (a) at 32 rows: 16-entry tables of 64 f32 rows (x 1 MiB + tables 1 MiB) do not fit the 2 MiB scratchpad
+FULL = {"gemm": (64, 4096, 4096), "gemm_sym": (32, 4096, 4096), "minilm_seq": 128,
         "layers": {"LLaMA2-7B": (8, 4096, 11008, 4096), "LLaMA2-70B": (4, 8192, 28672, 1024)}}
-QUICK = {"gemm": (16, 1024, 1024), "minilm_seq": 32, "layers": {"small": (8, 1024, 2816, 1024)}}
+QUICK = {"gemm": (16, 1024, 1024), "gemm_sym": (16, 1024, 1024), "minilm_seq": 32, "layers": {"small": (8, 1024, 2816, 1024)}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
