@@ -9,6 +9,8 @@ writing outputs once) of COSMA and of the four baselines
 (TFLite greedy-by-size arena x {default, min-peak order} x {Belady, greedy
 replacement}), the reduction against the best baseline, COSMA's solve time
 and status. Every plan passes the independent checker before it is counted.
+The lower bound of planning/bounds.py (no plan in this memory model, in any
+order, moves fewer bytes) gives the largest reduction any planner could show.
 
 Models: the onnx wheel's `light` ResNet-50, DenseNet-121, Inception v1/v2 and
 SqueezeNet, and locally built MobileNetV2, ViT-tiny (tools/models) and MiniLM
@@ -23,7 +25,8 @@ against the default `plan-memory{planner=min-peak}`, with compile times and a
 bit-for-bit comparison of the two programs' outputs on one random input.
 
 JSON: a list of records {model, weights, budget, capacity, method,
-traffic_bytes, solve_s, status, reduction_pct (cosma only)}; the arena
+traffic_bytes, solve_s, status; cosma only: reduction_pct, lower_bound_bytes,
+max_reduction_pct}; the arena
 comparisons add records with budget "arena" (tg graph) and "llvm-arena"
 (compiled; method greedy|min-peak, arena_bytes, plan_s, compile_s, winner).
 """
@@ -114,10 +117,12 @@ def bench_model(name: str, weights: bool, time_limit: float, solver: str = "auto
         cosma = res.best.report.non_compulsory
         common = {"model": name, "weights": weights, "budget": budget, "capacity": res.capacity,
                   "operators": graph.n_ops, "M_P_exact": budgets.m_p_exact}
+        lower = res.lower_bound.bytes
         records.append({**common, "method": "cosma", "traffic_bytes": cosma, "solve_s": round(wall, 3),
                         "status": res.plan.status, "best_baseline": base.plan.method,
-                        "best_baseline_bytes": best_base,
-                        "reduction_pct": None if best_base == 0 else round(100.0 * (1 - cosma / best_base), 1)})
+                        "best_baseline_bytes": best_base, "lower_bound_bytes": lower,
+                        "reduction_pct": None if best_base == 0 else round(100.0 * (1 - cosma / best_base), 1),
+                        "max_reduction_pct": None if best_base == 0 else round(100.0 * (1 - lower / best_base), 1)})
         for c in res.baselines:
             records.append({**common, "method": c.plan.method, "traffic_bytes": c.report.non_compulsory,
                             "solve_s": round(c.plan.solve_s, 4), "status": c.plan.status})
@@ -257,29 +262,34 @@ def summarize(records: list[dict]) -> str:
     cos = [r for r in records if r["method"] == "cosma" and r["budget"] != "arena"]
     for weights in sorted({r["weights"] for r in cos}):
         out.append(f"\n### {'activations and weights' if weights else 'activations only'} (8-bit sizes)\n")
-        out.append("| model | ops | budget | scratchpad B | COSMA B | best baseline B (which) | "
-                   "default-belady | default-greedy | min-peak-belady | min-peak-greedy | reduction | time s | status |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| model | ops | budget | scratchpad B | COSMA B | lower bound B | best baseline B (which) | "
+                   "default-belady | default-greedy | min-peak-belady | min-peak-greedy | reduction | "
+                   "largest possible reduction | time s | status |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in [r for r in cos if r["weights"] == weights]:
             base = {b["method"]: b["traffic_bytes"] for b in records
                     if b["model"] == r["model"] and b["weights"] == weights and b["budget"] == r["budget"]
                     and b["method"] != "cosma"}
             red = "n/a (0/0)" if r["reduction_pct"] is None else f"{r['reduction_pct']:.1f}%"
+            most = "n/a" if r["max_reduction_pct"] is None else f"{r['max_reduction_pct']:.1f}%"
             out.append(
                 f"| {r['model']} | {r['operators']} | {r['budget']} | {r['capacity']} | {r['traffic_bytes']} | "
+                f"{r['lower_bound_bytes']} | "
                 f"{r['best_baseline_bytes']} ({r['best_baseline'].removeprefix('tflite-')}) | "
                 + " | ".join(str(base.get(f"tflite-{k}", "-")) for k in
                              ("default-belady", "default-greedy", "min-peak-belady", "min-peak-greedy"))
-                + f" | {red} | {r['solve_s']:.2f} | {r['status']} |"
+                + f" | {red} | {most} | {r['solve_s']:.2f} | {r['status']} |"
             )
         at_mr = [r for r in cos if r["weights"] == weights and r["budget"] == "MR"]
         reds = [r["reduction_pct"] for r in at_mr if r["reduction_pct"] is not None]
         zero_mp = [r for r in cos if r["weights"] == weights and r["budget"] == "MP"]
         out.append("")
         if reds:
+            most = [r["max_reduction_pct"] for r in at_mr if r["max_reduction_pct"] is not None]
             out.append(f"Average reduction at M_R over the {len(reds)} models where the best baseline moves "
                        f"bytes: {sum(reds) / len(reds):.1f}% "
-                       f"({len(at_mr) - len(reds)} models move nothing at M_R under any method).")
+                       f"({len(at_mr) - len(reds)} models move nothing at M_R under any method); "
+                       f"the lower bound caps it at {sum(most) / len(most):.1f}% for any plan in this model.")
         out.append(f"Zero traffic at M_P: {sum(1 for r in zero_mp if r['traffic_bytes'] == 0)}/{len(zero_mp)} models.")
         out.append(f"Slowest COSMA solve at M_R: {max((r['solve_s'] for r in at_mr), default=0):.2f} s.")
     return "\n".join(out) + "\n" + summarize_arena(records) + "\n" + summarize_llvm_arena(records)
