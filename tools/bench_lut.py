@@ -46,6 +46,7 @@ tools/models/minilm.py: cosine similarity of the sentence embeddings to the fp32
 model's, and latency against the fp32 compiled model (interleaved, ≥ 20 runs each).
 
 JSON (`--json FILE`): a list of records, each with `kind`:
+- `env`: cpu, cores, versions, llc_bytes, loadavg (start) and loadavg_end (1/5/15 min).
 - `gemv`: shape [N, K], bits (1, 2, 4; ternary = 2 with `ternary: true`), batch, threads,
   engine, cache, median_us, p10_us, p90_us, runs, gbps, weight_bytes, copies, rotation_bytes
   (copies × weight bytes: ≥ 4× the LLC unless MAX_COPIES capped it), stream_gbps,
@@ -58,6 +59,8 @@ JSON (`--json FILE`): a list of records, each with `kind`:
   fp32_median_us, speedup_vs_fp32, cosine_mean, cosine_min (to the fp32 compiled model's
   embeddings), cosine_vs_quantized_reference (min, to the reference interpreter on the
   quantized program: the kernels' own error).
+
+`--report FILE` measures nothing: it prints the markdown tables of BENCHMARKS.md from such a file.
 """
 
 from __future__ import annotations
@@ -762,6 +765,93 @@ def _rule(header: str) -> str:
     return "|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|"
 
 
+# ---- a markdown summary (BENCHMARKS.md) from the records ---------------------------------------
+def _fmt_us(v) -> str:
+    return "n/a" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.1f}")
+
+
+def _ratio(a, b) -> str:
+    return "" if a is None or b is None else f"{a / b:.2f}×"
+
+
+def markdown(records: list[dict]) -> str:
+    """The tables of BENCHMARKS.md: DRAM rows, resident rows, the acceptance checks, MiniLM."""
+    gemv = [r for r in records if r.get("kind") == "gemv"]
+    by = {}
+    for r in gemv:
+        by[(tuple(r["shape"]), r["batch"], r["bits"], r["ternary"], r["threads"], r["cache"], r["engine"])] = r
+    groups = sorted({k[:5] for k in by}, key=lambda g: (g[0][::-1], g[1], g[4], g[2], g[3]))
+
+    def get(g, cache, engine, field="median_us"):
+        r = by.get((*g, cache, engine))
+        return None if r is None else r.get(field)
+
+    def name(g):
+        (n, k), batch, bits, tern, threads = g
+        return f"| {n}×{k} | {batch} | {'ternary' if tern else bits} | {threads} |"
+
+    out = ["DRAM rows (weights rotated over ≥ 4× the LLC; medians in µs; LUT includes its precompute):", "",
+           "| N×K | B | bits | T | LUT | (precompute) | fused | ORT | numpy dequant | f32 numpy | f32 tensorc "
+           "| LUT GB/s | stream GB/s | LUT ÷ ORT | f32 ÷ LUT | LUT ÷ fused |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        lut, ort, fused = (get(g, "dram", e) for e in ("tensorc-lut", "onnxruntime", "tensorc-fused"))
+        dense = [v for v in (get(g, "dram", "f32-numpy"), get(g, "dram", "f32-tensorc")) if v is not None]
+        gb, st = get(g, "dram", "tensorc-lut", "gbps"), get(g, "dram", "tensorc-lut", "stream_gbps")
+        out.append(f"{name(g)} {_fmt_us(lut)} | {_fmt_us(get(g, 'dram', 'tensorc-lut', 'precompute_us'))} | "
+                   f"{_fmt_us(fused)} | {_fmt_us(ort)} | {_fmt_us(get(g, 'dram', 'numpy-dequant'))} | "
+                   f"{_fmt_us(get(g, 'dram', 'f32-numpy'))} | {_fmt_us(get(g, 'dram', 'f32-tensorc'))} | "
+                   f"{'' if gb is None else f'{gb:.1f}'} | {'' if st is None else f'{st:.1f}'} | "
+                   f"{_ratio(lut, ort)} | {_ratio(min(dense) if dense else None, lut)} | {_ratio(lut, fused)} |")
+    out += ["", "Cache-resident rows (the same weights every call; engines whose working set fits in half the LLC):",
+            "", "| N×K | B | bits | T | LUT | fused | ORT | LUT GB/s | fused GB/s | ORT GB/s | LUT ÷ ORT |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        vals = [get(g, "resident", e) for e in ("tensorc-lut", "tensorc-fused", "onnxruntime")]
+        if all(v is None for v in vals):
+            continue
+        gbs = [get(g, "resident", e, "gbps") for e in ("tensorc-lut", "tensorc-fused", "onnxruntime")]
+        out.append(f"{name(g)} " + " | ".join(_fmt_us(v) for v in vals) + " | "
+                   + " | ".join("" if v is None else f"{v:.1f}" for v in gbs) + f" | {_ratio(vals[0], vals[2])} |")
+    bad = [r for r in gemv if r.get("nmse") is not None and r["nmse"] > NMSE_MAX]
+    out += ["", f"Every measured row agrees with the dequantize-then-matmul oracle (NMSE ≤ {NMSE_MAX:g}): "
+            + ("yes." if not bad else f"NO — {len(bad)} rows above it.")]
+    # the acceptance checks of issue 5 (11008×4096 GEMV, 1 thread, DRAM)
+    checks = []
+    for bits, f32_min in ((2, 5.0), (4, 3.0)):
+        g = ((11008, 4096), 1, bits, False, 1)
+        lut, ort, fused = (get(g, "dram", e) for e in ("tensorc-lut", "onnxruntime", "tensorc-fused"))
+        dense = [v for v in (get(g, "dram", "f32-numpy"), get(g, "dram", "f32-tensorc")) if v is not None]
+        if lut is None:
+            continue
+        if ort is not None:
+            checks.append(f"{bits}-bit LUT ÷ ORT = {lut / ort:.2f} (≤ 1.25: {'yes' if lut / ort <= 1.25 else 'NO'})")
+        if dense:
+            checks.append(f"{bits}-bit dense f32 ÷ LUT = {min(dense) / lut:.1f} "
+                          f"(≥ {f32_min:g}: {'yes' if min(dense) / lut >= f32_min else 'NO'})")
+        if bits == 2 and fused is not None:
+            checks.append(f"2-bit LUT ÷ fused = {lut / fused:.2f} (< 1: {'yes' if lut < fused else 'NO'})")
+    if checks:
+        out += ["", "Acceptance (11008×4096, batch 1, 1 thread, DRAM rows): " + "; ".join(checks) + "."]
+    e2e = [r for r in records if r.get("kind") == "e2e"]
+    if e2e:
+        out += ["", "MiniLM (all-MiniLM-L6-v2, the 8 sentences of tools/models/minilm.py), every Linear quantized:", "",
+                "| weights | path | T | median ms | fp32 ms | fp32 ÷ t | cos to fp32 (mean) | (min) | "
+                "cos to quantized reference (min) |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in e2e:
+            med = "" if r.get("median_us") is None else f"{r['median_us'] / 1e3:.1f}"
+            f32 = "" if r.get("fp32_median_us") is None else f"{r['fp32_median_us'] / 1e3:.1f}"
+            sp = "" if r.get("speedup_vs_fp32") is None else f"{r['speedup_vs_fp32']:.2f}×"
+            cm = "" if r.get("cosine_mean") is None else f"{r['cosine_mean']:.4f}"
+            cmin = "" if r.get("cosine_min") is None else f"{r['cosine_min']:.4f}"
+            cq = "" if r.get("cosine_vs_quantized_reference") is None else f"{r['cosine_vs_quantized_reference']:.5f}"
+            if r.get("median_us") is None and r.get("cosine_mean") is None:
+                med = "n/a: " + r.get("note", "")[:80]
+            out.append(f"| {r['spec']} | {r['path']} | {r['threads'] or ''} | {med} | {f32} | {sp} | {cm} | {cmin} "
+                       f"| {cq} |")
+    return "\n".join(out)
+
+
 # ---- command line -------------------------------------------------------------------------------
 def _shape_arg(text: str) -> list[tuple[int, int]]:
     out = []
@@ -794,6 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tensorc bench lut", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", metavar="FILE", help="write the records as a JSON list to FILE")
+    p.add_argument("--report", metavar="FILE", help="measure nothing: print the markdown summary of a --json FILE")
     p.add_argument("--quick", action="store_true",
                    help="11008x4096, batch 1, 2 and 4 bits, 1 thread, kernels only (~1-2 min)")
     p.add_argument("--part", choices=("all", "kernels", "e2e"), default=None,
@@ -814,6 +905,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lut-passes", default=LUT_PASSES, metavar="PIPELINE",
                    help=f"passes that turn tg.matmul_nbits into lut ops (default: {LUT_PASSES})")
     args = p.parse_args(list(argv) if argv is not None else None)
+    if args.report:
+        try:
+            with open(args.report) as f:
+                print(markdown(json.load(f)))
+        except (OSError, ValueError) as e:
+            print(f"error: --report {args.report}: {e}", file=sys.stderr)
+            return 1
+        return 0
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for e in engines:
@@ -854,8 +953,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(E2E_HEADER)
         print(_rule(E2E_HEADER), flush=True)
         records += run_e2e(threads, ctx)
+    env.update(kind="env", llc_bytes=llc, loadavg_end=os.getloadavg() if env["loadavg"] else None)
+    records.insert(0, env)
     if env["loadavg"]:
-        print(f"# load average at the end: {os.getloadavg()[0]:.2f}")
+        print(f"# load average at the end: {env['loadavg_end'][0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(records, f, indent=1)

@@ -30,6 +30,8 @@ def records(tmp_path_factory):
 
 def test_schema(records):
     gemv = [r for r in records if r["kind"] == "gemv"]
+    env = [r for r in records if r["kind"] == "env"]
+    assert len(env) == 2 and all(r["llc_bytes"] == 65536 for r in env)
     stream = [r for r in records if r["kind"] == "stream"]
     assert sorted(r["method"] for r in stream) == ["numpy", "numpy", "tensorc", "tensorc"]
     assert all(r["gbps"] > 0 and r["bytes"] >= 4 * r["llc_bytes"] for r in stream)
@@ -64,6 +66,15 @@ def test_engines_agree_with_oracle(records):
         assert (("onnxruntime", bits, ternary) in measured) == (bits != 1)
     one_bit_ort = [r for r in records if r["kind"] == "gemv" and r["engine"] == "onnxruntime" and r["bits"] == 1]
     assert all("onnxruntime refuses" in r["note"] for r in one_bit_ort)
+
+
+def test_report(records, tmp_path, capsys):
+    path = tmp_path / "all.json"
+    path.write_text(json.dumps(records))
+    assert bench_lut.main(["--report", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "| 48×256 | 1 | 4 | 1 |" in text and "| 48×256 | 3 | ternary | 1 |" in text
+    assert "oracle (NMSE ≤ 0.0005): yes." in text
 
 
 def test_weight_rotation_reads_the_other_copy():
