@@ -85,6 +85,8 @@ def load(path) -> Any:
     """A saved ExportedProgram (`torch.export.save`, usually `.pt2`)."""
     import torch
 
+    from . import e3nn_modules  # noqa: F401  (registers the tensorc_e3nn ops a saved program may call)
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImportError_(f"{path}: no such file")
@@ -110,8 +112,10 @@ def export(module, example_args, example_kwargs, dynamic_shapes, input_shapes, s
         args = tuple(example_args) if isinstance(example_args, (tuple, list)) else (example_args,)
         was_training = module.training
         module.eval()  # inference: batch norm uses its running statistics, dropout is off
+        from .e3nn_modules import as_leaf_ops
+
         try:
-            with quiet():
+            with quiet(), as_leaf_ops(module):  # e3nn modules export as single tensorc_e3nn ops
                 ep = torch.export.export(module, args, kwargs=dict(example_kwargs or {}), dynamic_shapes=dynamic_shapes)
         except Exception as e:  # noqa: BLE001 - torch.export reports through many exception types
             raise ImportError_(f"torch.export failed for {type(module).__name__}: {_first_line(e)}") from e

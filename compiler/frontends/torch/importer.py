@@ -147,7 +147,9 @@ class _Unavailable:
 # ---- the importer ------------------------------------------------------------
 class FxImporter(GraphBuilder):
     def __init__(self, ep, shapes: dict[str, tuple[int, ...]], source: str | None = None):
-        from . import ops  # noqa: F401  (registers the converters)
+        from . import e3nn_modules, ops  # noqa: F401  (registers the converters)
+
+        e3nn_modules.register(ATEN)
 
         super().__init__()
         self.ep = ep
