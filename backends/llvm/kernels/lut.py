@@ -332,6 +332,9 @@ class MpGemmKernel(PerfKernel):
         out = [B.MemRefType(F32, [d.m, d.nb])]  # S[m, β] = Σ_{j∈β} T[m, j, 15]
         if d.form == "half":  # the 8-entry tables expanded to 16
             out.append(B.MemRefType(op.inputs[0].type.element_type, [d.m, d.k4, 16]))
+        lay = shuffle_layout(op)
+        if lay is not None and d.m > 1:  # GEMM: y of a tile's rows × chunk across blocks, per tile
+            out.append(B.MemRefType(F32, [lay.tiles(d.n), GEMM_ROWS[lay.planes], lay.chunk_rows]))
         return out
 
     def emit(self, kb, ins, outs, op, packed, epilogue):
@@ -380,7 +383,14 @@ def _residual(kb, accf, zf, sb, d: _Dims, f_vt):
     return kb.mulf(kb.addf(accf, kb.mulf(zf, sb)), kb.vconst(0.5, f_vt) if isinstance(f_vt, B.VectorType) else kb.const(0.5, F32))
 
 
+#: activation rows that share each weight load in a GEMM (their accumulators: 8 registers)
+GEMM_ROWS = {1: 2, 2: 4, 4: 4}
+
+
 def _emit_shuffle(kb, ins, outs, op, packed, epilogue, d: _Dims, tables_in, lay: ShuffleLayout, isa: Isa):
+    """GEMV (M = 1): per tile, U chunks share each table broadcast, y stays in registers across
+    blocks. GEMM: per tile and chunk, GEMM_ROWS activation rows share each weight load and its
+    nibble split, y of those rows lives in a small stack buffer."""
     vb, be, rt, unroll, tr = lay.vbytes, lay.planes, lay.chunk_rows, lay.unroll, lay.tile_rows
     f = vb // 4  # f32 lanes of the epilogue
     v8, v16, v32, vf = _vt(I8, vb), _vt(I16, vb // 2), _vt(I32, f), _vt(F32, f)
@@ -396,13 +406,17 @@ def _emit_shuffle(kb, ins, outs, op, packed, epilogue, d: _Dims, tables_in, lay:
     epi_bufs = dict(zip(epilogue.operands, ins[n_head:])) if epilogue is not None else {}
     run = I16_GROUPS.get(be, per)  # groups an i16 accumulator may hold
     runs = [(s, min(run, per - s)) for s in range(0, per, run)]
-    pieces_per_chunk = rt // f
+    pieces = rt // f  # f32 vectors per chunk
     top = (1 << d.bits) - 1
-    bufs = [tables_in, tsc, w, sp, zp, ssum, y] + list(epi_bufs.values())
+    mt = min(d.m, GEMM_ROWS[be])
+    ybuf = outs[-1] if d.m > 1 else None  # scratch: GEMM rows' y, per tile
+    bufs = [tables_in, tsc, w, sp, zp, ssum, y] + ([ybuf] if ybuf is not None else []) + list(epi_bufs.values())
 
     def body(kb, bufs, lo, hi):
         tables, tsc, w, sp, zp, ssum, y = bufs[:7]
-        ebufs = dict(zip(epi_bufs.keys(), bufs[7:]))
+        nfix = 8 if d.m > 1 else 7
+        ybuf = bufs[7] if d.m > 1 else None
+        ebufs = dict(zip(epi_bufs.keys(), bufs[nfix:]))
         low4 = kb.vconst(15, v8)
         four = kb.vconst(4, v8)
         if be == 4:
@@ -411,110 +425,188 @@ def _emit_shuffle(kb, ins, outs, op, packed, epilogue, d: _Dims, tables_in, lay:
             mult = _const_vec(kb, [1 << (p % 2) for p in range(vb)], v8)
         ones16 = kb.vconst(1, v16)
 
-        def half(v, part: int, n: int):
-            """Lanes [part·n, (part+1)·n) of v."""
-            t = v.type
-            mask = B.DenseArrayBase.from_list(I64, list(range(part * n, (part + 1) * n)))
-            return kb.op(vector.ShuffleOp(v, v, mask, result_type=_vt(t.element_type, n)))
+        def part(v, i: int, n: int):
+            """Lanes [i·n, (i+1)·n) of v."""
+            mask = B.DenseArrayBase.from_list(I64, list(range(i * n, (i + 1) * n)))
+            return kb.op(vector.ShuffleOp(v, v, mask, result_type=_vt(v.type.element_type, n)))
 
-        def zero_accs():
+        def zero_chunk() -> list:
+            """One chunk's accumulators: i32 [lo, hi] (b ≥ 3), i16 [lo, hi] (b = 2), i16 [lo0, lo1, hi0, hi1]."""
             if be == 4:
-                return [kb.vconst(0, v32)] * (2 * unroll)
-            return [kb.vconst(0, v16)] * ((2 if be == 2 else 4) * unroll)
+                return [kb.vconst(0, v32)] * 2
+            return [kb.vconst(0, v16)] * (2 if be == 2 else 4)
 
-        def group_step(mi, tile, j, accs):
-            accs = list(accs)
+        def table(mi, j):
+            """Row mi's table of group j in every 128-bit lane."""
             t16 = kb.vload(tables, [mi, j, kb.idx(0)], _vt(I8, 16))
-            tab = kb.op(vector.ShuffleOp(t16, t16, B.DenseArrayBase.from_list(I64, list(range(16)) * (vb // 16)),
-                                         result_type=v8))
-            for u in range(unroll):
-                wv = kb.vload(w, [tile, j, kb.idx(u), kb.idx(0)], v8)
-                nibbles = [kb.op(arith.AndIOp(wv, low4)),
-                           kb.op(arith.AndIOp(kb.op(arith.ShRUIOp(wv, four)), low4))]
+            return kb.op(vector.ShuffleOp(t16, t16, B.DenseArrayBase.from_list(I64, list(range(16)) * (vb // 16)),
+                                          result_type=v8))
+
+        def chunk_step(tile, j, u, tabs, accs):
+            """Chunk u of group j looked up in each table of `tabs`; accs[r]: row r's chunk accumulators."""
+            wv = kb.vload(w, [tile, j, u, kb.idx(0)], v8)
+            nibbles = [kb.op(arith.AndIOp(wv, low4)), kb.op(arith.AndIOp(kb.op(arith.ShRUIOp(wv, four)), low4))]
+            out = []
+            for tab, acc in zip(tabs, accs):
+                acc = list(acc)
                 for h, nib in enumerate(nibbles):
                     look = kb.op(VShuffleBytesOp(tab, nib))
                     if be == 4:
-                        a = u * 2 + h
                         if isa.vnni:
-                            accs[a] = kb.op(VDotBytesOp(accs[a], mult, look))
+                            acc[h] = kb.op(VDotBytesOp(acc[h], mult, look))
                         else:
                             pairs = kb.op(VMulAddWordsOp(kb.op(VMulAddBytesOp(mult, look)), ones16))
-                            accs[a] = kb.op(arith.AddiOp(accs[a], pairs))
+                            acc[h] = kb.op(arith.AddiOp(acc[h], pairs))
                     elif be == 2:
-                        a = u * 2 + h
-                        accs[a] = kb.op(arith.AddiOp(accs[a], kb.op(VMulAddBytesOp(mult, look))))
+                        acc[h] = kb.op(arith.AddiOp(acc[h], kb.op(VMulAddBytesOp(mult, look))))
                     else:
-                        for part in range(2):
-                            a = u * 4 + h * 2 + part
-                            wide = kb.op(VCastOp(half(look, part, vb // 2), "sext", I16))
-                            accs[a] = kb.op(arith.AddiOp(accs[a], wide))
-            return accs
-
-        def to_i32(accs) -> list:
-            """The accumulators as i32 vectors of f rows, in row order within the tile."""
-            if be == 4:
-                return list(accs)
-            out = []
-            for a in accs:  # each i16 accumulator: vb/2 consecutive rows
-                for part in range(2):
-                    out.append(kb.op(VCastOp(half(a, part, f), "sext", I32)))
+                        for i in range(2):
+                            wide = kb.op(VCastOp(part(look, i, vb // 2), "sext", I16))
+                            acc[h * 2 + i] = kb.op(arith.AddiOp(acc[h * 2 + i], wide))
+                out.append(acc)
             return out
 
-        with kb.loop(lo, hi) as tile:
-            n0 = kb.mul(tile, tr)
+        def to_i32(acc) -> list:
+            """A chunk's accumulators as i32 vectors of f rows, in row order."""
+            if be == 4:
+                return list(acc)
+            return [kb.op(VCastOp(part(a, i, f), "sext", I32)) for a in acc for i in range(2)]
 
-            with kb.loop(0, d.m) as mi:
-                def block(bi, ys):
-                    j0 = kb.mul(bi, per)
-                    total = None
-                    for start, count in runs:
-                        accs = kb.fold([count], zero_accs(),
-                                       lambda iv, a: group_step(mi, tile, kb.add(kb.add(j0, start), iv[0]), a))
-                        wide = to_i32(accs)
-                        total = wide if total is None else [kb.op(arith.AddiOp(x, y_)) for x, y_ in zip(total, wide)]
-                    gi = kb.divu(bi, gpb)
-                    sb = kb.bcast(kb.load(ssum, [mi, bi]), vf)
-                    tsb = kb.bcast(kb.load(tsc, [mi, kb.divu(bi, apb)]), vf)
-                    ys = list(ys)
-                    for v, piece in enumerate(total):
-                        row = kb.idx(v * f)
-                        accf = kb.op(VCastOp(piece, "sitofp", F32))
-                        if z_int8:
-                            z2 = kb.op(VCastOp(kb.vload(zp, [tile, gi, row], _vt(I8, f)), "sext", I32))
-                            if d.form == "unsigned":
-                                zf = kb.mulf(kb.op(VCastOp(z2, "sitofp", F32)), kb.vconst(0.5, vf))
-                            else:
-                                zf = kb.op(VCastOp(kb.op(arith.SubiOp(kb.vconst(top, v32), z2)), "sitofp", F32))
-                        else:
-                            zf = kb.vload(zp, [tile, gi, row], vf)
-                            if d.form != "unsigned":
-                                zf = kb.op(arith.SubfOp(kb.vconst(float(top), vf), kb.addf(zf, zf)))
-                        r = _residual(kb, accf, zf, sb, d, vf)
-                        sts = kb.mulf(kb.vload(sp, [tile, gi, row], vf), tsb)
-                        ys[v] = kb.addf(ys[v], kb.mulf(sts, r))
-                    return ys
+        def block_sums(bi, step) -> list:
+            """Exact i32 sums over the block's groups: step(j, accs) -> accs, per i16-safe run."""
+            j0 = kb.mul(bi, per)
+            total = None
+            for start, count in runs:
+                accs = step(kb.add(j0, start), count)
+                wide = [to_i32(a) for a in accs]
+                total = wide if total is None else [[kb.op(arith.AddiOp(x, q)) for x, q in zip(t, v)]
+                                                    for t, v in zip(total, wide)]
+            return total
 
-                ys = kb.fold([d.nb], [kb.vconst(0.0, vf)] * (unroll * pieces_per_chunk), lambda iv, a: block(iv[0], a))
-
-                def store(nrows: int):
-                    for v in range(-(-nrows // f)):
-                        mask = kb.lane_mask(0, nrows - v * f, f) if (v + 1) * f > nrows else None
-                        col = kb.add(n0, v * f)
-                        val = ys[v]
-                        if epilogue is not None:
-                            val = epilogue.apply(kb, val, ebufs, [mi, col], out_shape, mask, vf)
-                        store_vec(kb, val, y, [mi, col], mask)
-
-                tail = d.n - (nt - 1) * tr
-                if tail == tr:
-                    store(tr)
-                elif nt == 1:
-                    store(tail)
+        def epilogue_terms(tile, mi, bi, chunk_row0, wide) -> list:
+            """(s·ts)·R of each f32 vector of a chunk (the contract's epilogue, before the sum)."""
+            gi = kb.divu(bi, gpb)
+            sb = kb.bcast(kb.load(ssum, [mi, bi]), vf)
+            tsb = kb.bcast(kb.load(tsc, [mi, kb.divu(bi, apb)]), vf)
+            terms = []
+            for v, piece in enumerate(wide):
+                row = kb.add(chunk_row0, v * f)
+                accf = kb.op(VCastOp(piece, "sitofp", F32))
+                if z_int8:
+                    z2 = kb.op(VCastOp(kb.vload(zp, [tile, gi, row], _vt(I8, f)), "sext", I32))
+                    if d.form == "unsigned":
+                        zf = kb.mulf(kb.op(VCastOp(z2, "sitofp", F32)), kb.vconst(0.5, vf))
+                    else:
+                        zf = kb.op(VCastOp(kb.op(arith.SubiOp(kb.vconst(top, v32), z2)), "sitofp", F32))
                 else:
-                    with kb.if_(kb.cmpi(tile, nt - 1, "eq")) as orelse:
-                        store(tail)
-                        with orelse():
-                            store(tr)
+                    zf = kb.vload(zp, [tile, gi, row], vf)
+                    if d.form != "unsigned":
+                        zf = kb.op(arith.SubfOp(kb.vconst(float(top), vf), kb.addf(zf, zf)))
+                r = _residual(kb, accf, zf, sb, d, vf)
+                sts = kb.mulf(kb.vload(sp, [tile, gi, row], vf), tsb)
+                terms.append(kb.mulf(sts, r))
+            return terms
+
+        def store_rows(tile, mi, row0: int, nrows: int, value):
+            """y[mi, tile rows row0 .. row0+nrows) from value(v) (f32 vectors of f rows), epilogue applied."""
+            n0 = kb.mul(tile, tr)
+            for v in range(-(-nrows // f)):
+                mask = kb.lane_mask(0, nrows - v * f, f) if (v + 1) * f > nrows else None
+                col = kb.add(n0, row0 + v * f)
+                val = value(v)
+                if epilogue is not None:
+                    val = epilogue.apply(kb, val, ebufs, [mi, col], out_shape, mask, vf)
+                store_vec(kb, val, y, [mi, col], mask)
+
+        def by_tail(tile, emit):
+            """emit(nrows) for this tile's rows that exist (the last tile may be partial)."""
+            tail = d.n - (nt - 1) * tr
+            if tail == tr:
+                emit(tr)
+            elif nt == 1:
+                emit(tail)
+            else:
+                with kb.if_(kb.cmpi(tile, nt - 1, "eq")) as orelse:
+                    emit(tail)
+                    with orelse():
+                        emit(tr)
+
+        def gemv(tile):
+            mi = kb.idx(0)
+
+            def block(bi, ys):
+                def step(j0, count):
+                    def one(iv, flat):
+                        j = kb.add(j0, iv[0])
+                        tab = table(mi, j)
+                        accs = [flat[u * len(flat) // unroll:(u + 1) * len(flat) // unroll] for u in range(unroll)]
+                        new = [chunk_step(tile, j, kb.idx(u), [tab], [accs[u]])[0] for u in range(unroll)]
+                        return [a for acc in new for a in acc]
+
+                    flat = kb.fold([count], [a for _ in range(unroll) for a in zero_chunk()], one)
+                    size = len(flat) // unroll
+                    return [flat[u * size:(u + 1) * size] for u in range(unroll)]
+
+                wide = block_sums(bi, step)
+                ys = list(ys)
+                for u in range(unroll):
+                    for v, t in enumerate(epilogue_terms(tile, mi, bi, kb.idx(u * rt), wide[u])):
+                        ys[u * pieces + v] = kb.addf(ys[u * pieces + v], t)
+                return ys
+
+            ys = kb.fold([d.nb], [kb.vconst(0.0, vf)] * (unroll * pieces), lambda iv, a: block(iv[0], a))
+            by_tail(tile, lambda nrows: store_rows(tile, mi, 0, nrows, lambda v: ys[v]))
+
+        def gemm(tile):
+            def rows(u, m0, nr: int):
+                zero = kb.vconst(0.0, vf)
+                for r in range(nr):
+                    for v in range(pieces):
+                        kb.vstore(zero, ybuf, [tile, kb.idx(r), kb.idx(v * f)])
+                ms = [kb.add(m0, r) for r in range(nr)]
+                with kb.loop(0, d.nb) as bi:
+                    def step(j0, count):
+                        def one(iv, flat):
+                            j = kb.add(j0, iv[0])
+                            tabs = [table(mi, j) for mi in ms]
+                            size = len(flat) // nr
+                            new = chunk_step(tile, j, u, tabs, [flat[r * size:(r + 1) * size] for r in range(nr)])
+                            return [a for acc in new for a in acc]
+
+                        flat = kb.fold([count], [a for _ in range(nr) for a in zero_chunk()], one)
+                        size = len(flat) // nr
+                        return [flat[r * size:(r + 1) * size] for r in range(nr)]
+
+                    wide = block_sums(bi, step)
+                    for r in range(nr):
+                        for v, t in enumerate(epilogue_terms(tile, ms[r], bi, kb.mul(u, rt), wide[r])):
+                            at = [tile, kb.idx(r), kb.idx(v * f)]
+                            kb.vstore(kb.addf(kb.vload(ybuf, at, vf), t), ybuf, at)
+                # store the chunk's rows of each activation row: a run-time mask covers the rows past N
+                n0 = kb.add(kb.mul(tile, tr), kb.mul(u, rt))
+                for r in range(nr):
+                    for v in range(pieces):
+                        col = kb.add(n0, v * f)
+                        valid = kb.max_(kb.min_(kb.sub(kb.idx(d.n), col), f), 0)
+                        mask = kb.lane_mask(kb.idx(0), valid, f)
+                        val = kb.vload(ybuf, [tile, kb.idx(r), kb.idx(v * f)], vf)
+                        if epilogue is not None:
+                            val = epilogue.apply(kb, val, ebufs, [ms[r], col], out_shape, mask, vf)
+                        store_vec(kb, val, y, [ms[r], col], mask)
+
+            with kb.loop(0, unroll) as u:
+                full = d.m // mt
+                if full:
+                    with kb.loop(0, full) as mb:
+                        rows(u, kb.mul(mb, mt), mt)
+                if d.m % mt:
+                    rows(u, kb.idx(full * mt), d.m % mt)
+
+        with kb.loop(lo, hi) as tile:
+            if d.m == 1:
+                gemv(tile)
+            else:
+                gemm(tile)
 
     kb.parallel_for(nt, bufs, body, work=2 * d.m * d.n * d.k)
 
