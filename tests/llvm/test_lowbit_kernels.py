@@ -284,3 +284,39 @@ def test_lowbit_entry_engines():
     np.testing.assert_array_equal(out["tscales"], ts)
     with pytest.raises(tensorc.TensorcError, match="unknown low-bit engine"):
         compile_lowbit(qw, engine="fast")
+
+
+def test_fused_epilogue_bias_relu():
+    """A bias add and relu after the quantized matmul run in the kernels' epilogue (both engines)."""
+    from xdsl.dialects import func
+
+    from tensorc.dialects.tg import WeightOp
+    from tensorc.dialects.tg.elementwise import OPS as EW
+
+    qw = _qweight(2, 100, 128, 64)
+    for m in (1, 3):
+        prog = matmul_nbits_program(qw, (m, 128))
+        main = next(op for op in prog.module.ops if isinstance(op, func.FuncOp))
+        block = main.body.block
+        ret = block.last_op
+        bias = RNG.standard_normal(100).astype(np.float32)
+        b = WeightOp(prog.weights.add("fc.bias", bias), tensorc_type(bias))
+        add = EW["add"].make([ret.operands[0], b.result], {})
+        relu = EW["relu"].make([add.outputs[0]], {})
+        block.insert_ops_before([b, add, relu], ret)
+        ret.operands = [relu.outputs[0]]
+        x = RNG.standard_normal((m, 128)).astype(np.float32)
+        ref = tensorc.compile(prog, target="reference")(x=x)["y"]
+        exact = np.maximum(x @ qw.dequantize().T + bias, 0)
+        np.testing.assert_allclose(_compile(prog)(x=x)["y"], ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+        assert _nmse(_compile(prog, lut=True)(x=x)["y"], exact) <= 5e-4
+        for lut in (False, True):
+            low = tensorc.lower(prog, "cleanup" + (",lut" if lut else "") + ",convert-tg-to-loops")
+            calls = [op for op in low.module.walk() if op.name == "func.call"]
+            assert len(calls) == (2 if lut else 1)  # (precompute +) one kernel with the epilogue
+
+
+def tensorc_type(arr):
+    from tensorc.dialects import dtypes
+
+    return dtypes.tensor_type(arr.shape, arr.dtype)
