@@ -58,9 +58,9 @@ def tile_buffers(m_chunk: int, n_chunk: int, k_chunk: int, *, bits: int, block: 
 
 def choose_tiling(m: int, n: int, k: int, *, bits: int, group: int, act_group: int, budget: int,
                   tile_m: int = 2, tile_n: int = 64, arrays: int = 4, where: str = "lut.mpgemm") -> MpTiling:
-    """The tiling whose buffers fit `budget` bytes. Preference: all M rows in one lmma (fewest
-    instructions), then N chunks that keep every array busy (the arrays split an lmma's N tiles),
-    then tiles of up to 2^19 weights (long enough to hide each instruction's
+    """The tiling whose buffers fit `budget` bytes. Preference: N chunks that keep every array busy
+    (the arrays split an lmma's N tiles), then all M rows in one lmma (fewer instructions; the
+    weights are read once either way: M is the innermost loop), then tiles of up to 2^19 weights (long enough to hide each instruction's
     pipeline latency, short enough that the first tile's DMA is not a long exposed prologue),
     then long K chunks (fewer y read-modify-writes in the epilogue)."""
     blk = L.block_size(group, act_group)
@@ -86,7 +86,7 @@ def choose_tiling(m: int, n: int, k: int, *, bits: int, group: int, act_group: i
                     continue
                 nt = -(-nc // tile_n)
                 busy = nt / (-(-nt // arrays) * arrays)  # share of the arrays an lmma keeps busy
-                score = (mc == m, busy, min(nc * kc, 1 << 19), mc, kc, nc)
+                score = (busy, mc == m, min(nc * kc, 1 << 19), mc, kc, nc)
                 if best is None or score > best[0]:
                     best = (score, MpTiling(mc, nc, kc, foot))
     if best is None:
