@@ -142,8 +142,8 @@ def run(Ls, channels=32, batch=10_000, repeat=3, engines=("cg", "gaunt", "e3nn")
     return records
 
 
-def fit_exponent(records, engine, min_L=2):
-    pts = [(r["L"], r["median_ms"]) for r in records if r["engine"] == engine and r["L"] >= min_L]
+def fit_exponent(records, engine, min_L=2, key="median_ms"):
+    pts = [(r["L"], r[key]) for r in records if r["engine"] == engine and r["L"] >= min_L and key in r]
     if len(pts) < 2:
         return None
     x = np.log([p[0] for p in pts])
@@ -151,11 +151,13 @@ def fit_exponent(records, engine, min_L=2):
     return float(np.polyfit(x, y, 1)[0])
 
 
-def table(records) -> str:
+def table(records, key="median_ms") -> str:
+    """A markdown table of `key` (median_ms: wall clock; cpu_median_ms: process CPU time)."""
     Ls = sorted({r["L"] for r in records})
     engines = [e for e in ("cg", "gaunt", "e3nn") if any(r["engine"] == e for r in records)]
-    get = {(r["L"], r["engine"]): r["median_ms"] for r in records}
-    head = "| L | " + " | ".join(f"{e} ms" for e in engines) + " | gaunt vs cg |" + (" gaunt vs e3nn |" if "e3nn" in engines else "")
+    get = {(r["L"], r["engine"]): r[key] for r in records if key in r}
+    unit = "ms" if key == "median_ms" else "CPU ms"
+    head = "| L | " + " | ".join(f"{e} {unit}" for e in engines) + " | gaunt vs cg |" + (" gaunt vs e3nn |" if "e3nn" in engines else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for L in Ls:
         cells = [f"{get[(L, e)]:.1f}" if (L, e) in get else "–" for e in engines]
@@ -165,9 +167,10 @@ def table(records) -> str:
             s2 = f"{get[(L, 'e3nn')] / get[(L, 'gaunt')]:.2f}x" if (L, "e3nn") in get and (L, "gaunt") in get else "–"
             row += f" {s2} |"
         lines.append(row)
-    ex = ", ".join(f"{e} {fit_exponent(records, e):.2f}" for e in engines if fit_exponent(records, e) is not None)
+    fits = {e: fit_exponent(records, e, key=key) for e in engines}
+    ex = ", ".join(f"{e} {v:.2f}" for e, v in fits.items() if v is not None)
     lines.append("")
-    lines.append(f"fitted exponent of time vs L (L >= 2): {ex}")
+    lines.append(f"fitted exponent of {unit.replace('ms', 'time')} vs L (L >= 2): {ex}")
     return "\n".join(lines)
 
 
@@ -194,6 +197,9 @@ def main(argv=None) -> int:
             records += [r for r in json.load(f) if r["engine"] not in engines and r["L"] in Ls]
         records.sort(key=lambda r: (r["L"], ("cg", "gaunt", "e3nn").index(r["engine"])))
     print(table(records))
+    if any("cpu_median_ms" in r for r in records):
+        print()
+        print(table(records, "cpu_median_ms"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(records, f, indent=1)
