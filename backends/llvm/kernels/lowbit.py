@@ -34,6 +34,7 @@ from tensorc.dialects.tg import ConstantOp, WeightOp
 from tensorc.quant.lowbit import unpack_codes
 
 from . import kernel
+from .lowbit_isa import current_isa
 from .microkernel import PerfKernel, perf_kernel, store_vec
 
 LANES = 16
@@ -110,6 +111,12 @@ class MatMulNBitsKernel(PerfKernel):
     def emit(self, kb, ins, outs, op, packed, epilogue):
         if packed.keys() != {1, 2, 3}:  # the lowering packs every constant operand
             raise AssertionError("matmul_nbits: operands not pre-packed")
+        # `--cpu generic` has no FMA instruction: llvm.fma becomes a libm call per lane there
+        fused = current_isa().level != "generic"
+
+        def fma(kb, a, b, c):
+            return kb.fma(a, b, c) if fused else kb.addf(kb.mulf(a, b), c)
+
         m, k, n, bits, group = _dims(op)
         nb = k // group
         c = codes_per_word(bits)
@@ -169,7 +176,7 @@ class MatMulNBitsKernel(PerfKernel):
                                     xv = kb.bcast(kb.load(x, [kb.add(m0, r), kk]), vt)
                                     base = (t % split) * nacc + r * NV
                                     for v in range(NV):
-                                        accs[base + v] = kb.fma(qf[v], xv, accs[base + v])
+                                        accs[base + v] = fma(kb, qf[v], xv, accs[base + v])
                             return accs
 
                         zero = kb.vconst(0.0, vt)
@@ -188,7 +195,7 @@ class MatMulNBitsKernel(PerfKernel):
                             for r in range(mt):
                                 xs = kb.bcast(kb.load(xsum, [kb.add(m0, r), bi]), vt)
                                 dot = kb.op(arith.SubfOp(accs[r * NV + v], kb.mulf(zv, xs)))
-                                ys[r * NV + v] = kb.fma(sv, dot, ys[r * NV + v])
+                                ys[r * NV + v] = fma(kb, sv, dot, ys[r * NV + v])
                         return ys
 
                     ys = kb.fold([nb], [kb.vconst(0.0, vt)] * nacc, lambda iv, a: block(iv[0], a))
