@@ -1,14 +1,17 @@
 """Convolution: the SIMD conv2d kernel (`ConvKernel` below: f32, groups 1, dilation 1,
 constant weights) and the plain direct loop nest for everything else (any rank,
-groups, dilation, padding, element type)."""
+groups, dilation, padding, element type). The plain kernel sums in the compute type
+(f32 for f16/bf16/f8, f64 for f64) and rounds once at the store, as the reference."""
 
 from __future__ import annotations
 
-from xdsl.dialects import arith
+from xdsl.dialects import arith, builtin as B
 
 from ..kernel_builder import KernelBuilder
+from ..scalar import storage_view
 from . import kernel
-from .nn import _in_bounds_load, _window_index
+from .kit import compute_type, etype, load_c, store_c, to_compute, zero
+from .nn import _float_only, _in_bounds_load, _window_index
 
 
 @kernel("conv")
@@ -16,28 +19,39 @@ def conv(kb: KernelBuilder, ins, outs, op) -> None:
     x, w = ins[0], ins[1]
     xs, ws, ys = (list(v.type.get_shape()) for v in (x, w, outs[0]))
     r = len(xs) - 2
-    elem = outs[0].type.element_type
+    types = [etype(v) for v in (*op.inputs, *op.outputs)]
+    for t in types:
+        _float_only(op, t)
+    tx, tw, ty = types[0], types[1], types[-1]
+    ct = B.f64 if any(compute_type(t) == B.f64 for t in types) else B.f32
     strides = op.attr("strides") or [1] * r
     dil = op.attr("dilations") or [1] * r
     pads = op.attr("pads") or [0] * (2 * r)
     g = op.attr("group")
     cin_g, m_g = ws[1], ys[1] // g
-    zero = kb.const(0.0, elem)
+    x_raw = storage_view(kb, x)  # padding taps select the register zero of x's type
+    x_zero = zero(kb, tx)
     needs_check = [pads[i] > 0 or pads[r + i] > 0 for i in range(r)]
+
+    def widen(v):
+        return v if v.type == ct else kb.op(arith.ExtFOp(v, ct))
+
     with kb.loops(ys) as ivs:
         n, m, osp = ivs[0], ivs[1], ivs[2:]
-        init = kb.load(ins[2], [m]) if len(ins) > 2 else zero
+        init = widen(load_c(kb, ins[2], [m], types[2])) if len(ins) > 2 else kb.const(0.0, ct)
         c0 = kb.mul(kb.op(arith.DivUIOp(m, kb.idx(m_g))), cin_g)
 
         def body(kivs, accs):
             c, ks = kivs[0], kivs[1:]
             sp = [_window_index(kb, osp[i], ks[i], strides[i], dil[i], pads[i]) for i in range(r)]
-            xv = _in_bounds_load(kb, x, [n, kb.op(arith.AddiOp(c0, c))] + sp,
-                                 [(xs[0], False), (xs[1], False)] + [(xs[2 + i], needs_check[i]) for i in range(r)], zero)
-            return [kb.op(arith.AddfOp(accs[0], kb.op(arith.MulfOp(xv, kb.load(w, [m, c] + ks)))))]
+            xv = _in_bounds_load(kb, x_raw, [n, kb.op(arith.AddiOp(c0, c))] + sp,
+                                 [(xs[0], False), (xs[1], False)] + [(xs[2 + i], needs_check[i]) for i in range(r)],
+                                 x_zero)
+            xv, wv = widen(to_compute(kb, xv, tx)), widen(load_c(kb, w, [m, c] + ks, tw))
+            return [kb.op(arith.AddfOp(accs[0], kb.op(arith.MulfOp(xv, wv))))]
 
         (res,) = kb.fold([cin_g] + ws[2:], [init], body)
-        kb.store(res, outs[0], ivs)
+        store_c(kb, res, outs[0], ivs, ty)
 
 
 # ---- SIMD conv2d ---------------------------------------------------------------------------------
@@ -60,7 +74,6 @@ def conv(kb: KernelBuilder, ins, outs, op) -> None:
 # (DenseNet) compiles them once. Parallel over input channels (1) and blocks of MR output
 # channels (2 + 3).
 import numpy as np  # noqa: E402
-from xdsl.dialects import builtin as B  # noqa: E402
 
 from tensorc.dialects.tg import ConstantOp, WeightOp  # noqa: E402
 

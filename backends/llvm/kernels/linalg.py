@@ -4,40 +4,65 @@ f32 products run on the SIMD microkernel (`MatmulKernel` below: register-blocked
 tiles, weights pre-packed into panels at compile time, fused epilogues, threads).
 The plain kernels (`matmul`, `gemm`) cover the rest — other element types, 1-D
 operands, a transposed B that is not a constant — with i-k-j loops whose
-innermost loop is contiguous in B and C (LLVM vectorizes it).
+innermost loop is contiguous in B and in a block of accumulators (LLVM vectorizes it).
+
+They accumulate in the compute type (f32 for f16, bf16 and the 8-bit floats; f64 for
+f64) and round each result once, at the store, as the reference and onnxruntime do:
+summing a long dot product in f16 itself loses several bits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xdsl.dialects import arith
+from xdsl.dialects import builtin as B
 
 from ..kernel_builder import KernelBuilder
 from . import UnsupportedKernel, kernel
 from .elementwise import broadcast_index
+from .kit import addf, imin, is_float, load_c, mulf, scratch, store_c, sub
+
+#: columns of C accumulated at a time in a stack block of the compute type (1 KiB of f32)
+ACC_BLOCK = 256
 
 
-def _fadd(kb, a, b):
-    return kb.op(arith.AddfOp(a, b))
+def _compute_type(op):
+    """The tg element types of the operands and result, and the type the product is summed in."""
+    types = [v.type.element_type for v in (*op.inputs, *op.outputs)]
+    if not all(is_float(t) for t in types):
+        raise UnsupportedKernel(f"{op.where()}: {op.name} on {', '.join(sorted({str(t) for t in types}))}")
+    return types, (B.f64 if any(isinstance(t, B.Float64Type) for t in types) else B.f32)
 
 
-def _fmul(kb, a, b):
-    return kb.op(arith.MulfOp(a, b))
+def _accumulate_row(kb: KernelBuilder, acc, n: int, k: int, init, a_val, b_val, store) -> None:
+    """One row of a product: out[j] = init(j) + Σ_kk a_val(kk) · b_val(kk, j) for j < n,
+    summed in order of kk in the compute-type block `acc` (ACC_BLOCK columns at a time),
+    then `store(j, value)` once per element."""
+    jb = acc.type.get_shape()[0]
+    with kb.loop(0, n, jb) as j0:
+        width = imin(kb, kb.idx(jb), sub(kb, kb.idx(n), j0))
+        with kb.loop(0, width) as jj:
+            kb.store(init(kb.add(j0, jj)), acc, [jj])
+        with kb.loop(0, k) as kk:
+            av = a_val(kk)
+            with kb.loop(0, width) as jj:
+                prod_ = mulf(kb, av, b_val(kk, kb.add(j0, jj)))
+                kb.store(addf(kb, kb.load(acc, [jj]), prod_), acc, [jj])
+        with kb.loop(0, width) as jj:
+            store(kb.add(j0, jj), kb.load(acc, [jj]))
 
 
 @kernel("matmul")
 def matmul(kb: KernelBuilder, ins, outs, op) -> None:
+    (ta, tb, tc), ct = _compute_type(op)
     a_t, b_t, c_t = (list(v.type.get_shape()) for v in (ins[0], ins[1], outs[0]))
-    elem = outs[0].type.element_type
-    if not hasattr(elem, "bitwidth") or "f" not in str(elem):
-        raise UnsupportedKernel(f"{op.where()}: integer matmul")
     # promote 1-D operands the numpy way by working on the 2-D view of the result
     a2 = [1] + a_t if len(a_t) == 1 else a_t
     b2 = b_t + [1] if len(b_t) == 1 else b_t
     m, k, n = a2[-2], a2[-1], b2[-1]
     batch = list(c_t[: len(c_t) - (2 - (len(a_t) == 1) - (len(b_t) == 1))])
-    zero = kb.const(0.0, elem)
+    zero = kb.const(0.0, ct)
+    acc = scratch(kb, ct, [min(ACC_BLOCK, n)])
 
     def c_index(bivs, i, j):
         idx = list(bivs)
@@ -50,42 +75,42 @@ def matmul(kb: KernelBuilder, ins, outs, op) -> None:
     with kb.loops(batch) as bivs:
         a_batch = broadcast_index(kb, a2[:-2], bivs) if len(a_t) > 2 else []
         b_batch = broadcast_index(kb, b2[:-2], bivs) if len(b_t) > 2 else []
-        with kb.loops([m, n]) as (i, j):
-            kb.store(zero, outs[0], c_index(bivs, i, j))
-        with kb.loops([m, k]) as (i, kk):
-            a_idx = a_batch + ([i, kk] if len(a_t) > 1 else [kk])
-            av = kb.load(ins[0], a_idx)
-            with kb.loop(0, n) as j:
-                b_idx = b_batch + ([kk, j] if len(b_t) > 1 else [kk])
-                ci = c_index(bivs, i, j)
-                acc = kb.load(outs[0], ci)
-                kb.store(_fadd(kb, acc, _fmul(kb, av, kb.load(ins[1], b_idx))), outs[0], ci)
+        with kb.loop(0, m) as i:
+            _accumulate_row(
+                kb, acc, n, k, init=lambda j: zero,
+                a_val=lambda kk: load_c(kb, ins[0], a_batch + ([i, kk] if len(a_t) > 1 else [kk]), ta),
+                b_val=lambda kk, j: load_c(kb, ins[1], b_batch + ([kk, j] if len(b_t) > 1 else [kk]), tb),
+                store=lambda j, v: store_c(kb, v, outs[0], c_index(bivs, i, j), tc))
 
 
 @kernel("gemm")
 def gemm(kb: KernelBuilder, ins, outs, op) -> None:
-    ta, tb = op.attr("transA"), op.attr("transB")
+    """Y = alpha·A'·B' + beta·C, C broadcast (unidirectionally) to Y; summed in the compute type."""
+    trans_a, trans_b = op.attr("transA"), op.attr("transB")
     alpha, beta = op.attr("alpha"), op.attr("beta")
+    types, ct = _compute_type(op)
     m, n = outs[0].type.get_shape()
     a_shape = list(ins[0].type.get_shape())
-    k = a_shape[0] if ta else a_shape[1]
-    elem = outs[0].type.element_type
-    c_out = outs[0]
-    with kb.loops([m, n]) as (i, j):
-        if len(ins) == 3 and beta != 0.0:
-            c = kb.load(ins[2], broadcast_index(kb, list(ins[2].type.get_shape()), [i, j]))
-            init = c if beta == 1.0 else _fmul(kb, c, kb.const(beta, elem))
-        else:
-            init = kb.const(0.0, elem)
-        kb.store(init, c_out, [i, j])
-    with kb.loops([m, k]) as (i, kk):
-        av = kb.load(ins[0], [kk, i] if ta else [i, kk])
-        if alpha != 1.0:
-            av = _fmul(kb, av, kb.const(alpha, elem))
-        with kb.loop(0, n) as j:
-            bv = kb.load(ins[1], [j, kk] if tb else [kk, j])
-            acc = kb.load(c_out, [i, j])
-            kb.store(_fadd(kb, acc, _fmul(kb, av, bv)), c_out, [i, j])
+    k = a_shape[0] if trans_a else a_shape[1]
+    zero = kb.const(0.0, ct)
+    acc = scratch(kb, ct, [min(ACC_BLOCK, n)])
+    with_c = len(ins) == 3 and beta != 0.0
+
+    with kb.loop(0, m) as i:
+        def init(j):
+            if not with_c:
+                return zero
+            c = load_c(kb, ins[2], broadcast_index(kb, list(ins[2].type.get_shape()), [i, j]), types[2])
+            return c if beta == 1.0 else mulf(kb, c, kb.const(beta, ct))
+
+        def a_val(kk):
+            av = load_c(kb, ins[0], [kk, i] if trans_a else [i, kk], types[0])
+            return av if alpha == 1.0 else mulf(kb, av, kb.const(alpha, ct))
+
+        _accumulate_row(
+            kb, acc, n, k, init=init, a_val=a_val,
+            b_val=lambda kk, j: load_c(kb, ins[1], [j, kk] if trans_b else [kk, j], types[1]),
+            store=lambda j, v: store_c(kb, v, outs[0], [i, j], types[-1]))
 
 
 # ---- SIMD microkernels ---------------------------------------------------------------------------
@@ -96,7 +121,6 @@ def gemm(kb: KernelBuilder, ins, outs, op) -> None:
 # Parallel over (batch, panel); the bias/activation chain after the product is
 # applied to the accumulators before the single store (Epilogue).
 import numpy as np  # noqa: E402
-from xdsl.dialects import builtin as B  # noqa: E402
 
 from tensorc.dialects.tg import ConstantOp, WeightOp  # noqa: E402
 
