@@ -20,8 +20,20 @@ exactly the values the format can represent. `bfp.quantize` (blocks along
 into a plain tensor (the values are unchanged: it only drops the encoding).
 Storage is accounted with `bits_per_element` / `tensor_bits`.
 
-Both ops are tg ops (they subclass `TGOp`), so the reference interpreter runs
-them (kernels in backends/reference/kernels/bfp.py) and tg passes see
+Packed storage (what bfp-pack turns an integer-format quantize/dequantize pair
+into; the layout is tensorc.quant.packing's — the blocked axis replaced by
+[nblocks, bytes per block], one exponent byte then the mantissas):
+
+    %p = bfp.pack(%k) {axis = 2 : i64, format = "bfp12_16"} : (tensor<8x12x32x22xf32>) -> tensor<8x12x2x9x22xui8>
+    %k2 = bfp.unpack(%p) {axis = 2 : i64, format = "bfp12_16", length = 32 : i64} : (...) -> tensor<8x12x32x22xf32>
+    %s = bfp.matmul(%q, %p) {format = "bfp12_16", length = 32 : i64} : (tensor<8x12x22x32xf32>, ...) -> tensor<8x12x22x22xf32>
+
+bfp.matmul is matmul(A, unpack(P)) for P blocked along B's contraction axis
+(Q·Kᵀ reading a packed K cache without an f32 copy of it).
+
+All ops are tg ops (they subclass `TGOp`), so the reference interpreter runs
+them (kernels in backends/reference/kernels/bfp.py), the llvm-cpu backend has
+kernels for the packed ones (backends/llvm/kernels/bfp.py), and tg passes see
 ordinary pure ops.
 """
 
