@@ -271,7 +271,7 @@ def test_bad_simd_level_is_one_line():
 
 def test_lowbit_entry_engines():
     """The benchmark entry point: each engine compiles and computes what it claims."""
-    from tensorc.backends.llvm.kernels.lowbit_entry import compile_lowbit
+    from tensorc.backends.llvm.kernels.lowbit_entry import LUT_ACT_GROUP, compile_lowbit
 
     qw = _qweight(4, 80, 256, 128)
     x = RNG.standard_normal((2, 256)).astype(np.float32)
@@ -279,7 +279,7 @@ def test_lowbit_entry_engines():
     for engine in ("lut", "dequant-dot"):
         assert _nmse(compile_lowbit(qw, batch=2, engine=engine)(x=x)["y"], exact) <= 5e-4
     out = compile_lowbit(qw, batch=2, engine="precompute")(x=x)
-    tables, ts = L.precompute(x, 256, "half", "i8", 128)
+    tables, ts = L.precompute(x, 256, "half", "i8", LUT_ACT_GROUP)
     np.testing.assert_array_equal(out["tables"], tables)
     np.testing.assert_array_equal(out["tscales"], ts)
     with pytest.raises(tensorc.TensorcError, match="unknown low-bit engine"):

@@ -5,9 +5,9 @@
     y = exe(x=x)["y"]                                              # x f32 [batch, K] → y f32 [batch, N]
 
 Engines (docs/lut.md §4):
-- `lut`: `tg.matmul_nbits` → `lut.precompute` + `lut.mpgemm` (`LUT_PIPELINE`: int8 `half` tables,
-  activation groups of `act_group`), the shuffle kernel (`kernels/lut.py`); the time includes
-  the table precompute.
+- `lut`: `tg.matmul_nbits` → `lut.precompute` + `lut.mpgemm` (`LUT_PIPELINE`, what
+  `tensorc.compile(..., lut=True)` runs: int8 `half` tables, activation groups of 64), the
+  shuffle kernel (`kernels/lut.py`); the time includes the table precompute.
 - `dequant-dot`: `tg.matmul_nbits` as it is: the fused dequantize + dot kernel (`kernels/lowbit.py`).
 - `precompute`: the LUT program cut after `lut.precompute` (outputs: the tables and their scales),
   to time the precompute alone.
@@ -18,9 +18,9 @@ Imports stay inside the functions: this module is imported with every kernel fam
 from __future__ import annotations
 
 ENGINES = ("lut", "dequant-dot", "precompute")
-#: the LUT configuration the CPU kernels were tuned for: act_group 128 (one table scale per 128
-#: activations: fewer block epilogues than 64, same accuracy bar), symmetrized tables
-LUT_ACT_GROUP = 128
+#: what `tensorc.compile(..., lut=True)` runs: the named pipeline `lut` (lut-mpgemm's defaults:
+#: signed i8 tables, act_group 64; then lut-symmetrize). act_group 128 measured no different.
+LUT_ACT_GROUP = 64
 
 
 def lut_pipeline(act_group: int = LUT_ACT_GROUP, form: str = "signed", table_type: str = "i8") -> str:
