@@ -75,9 +75,18 @@ def package_target(info):
     return TargetInfo(info.triple, info.cpu_name, features), required
 
 
-def build_entries(low: Program, signature: Signature, info) -> tuple[dict[str, bytes], dict, dict[str, float]]:
-    """The package's files (name → bytes), its manifest, and timings, from an llvm-dialect Program."""
+def _check_threads(threads) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise BackendError(f"threads must be a positive integer or None, not {threads!r}")
+
+
+def build_entries(low: Program, signature: Signature, info, threads: int | None = None
+                  ) -> tuple[dict[str, bytes], dict, dict[str, float]]:
+    """The package's files (name → bytes), its manifest, and timings, from an llvm-dialect Program.
+    `threads`: the compile-time thread count the Program was lowered with (None = one per
+    online CPU at run time), recorded in the manifest."""
     from tensorc.backends.llvm import aot, codegen
+    from tensorc.backends.llvm.parallel import SET_THREADS
 
     module = low.module
     times: dict[str, float] = {}
@@ -87,10 +96,18 @@ def build_entries(low: Program, signature: Signature, info) -> tuple[dict[str, b
     tm = codegen.target_machine(target, reloc="pic")
     mod = codegen.optimize(ir, tm)
     t1 = time.perf_counter()
+    # the thread pool is linked in only if some kernel runs on threads (and threads != 1);
+    # then its run-time setter is exported next to the entry point
+    try:
+        mod.get_function(SET_THREADS)
+        set_threads = SET_THREADS
+    except NameError:
+        set_threads = None
     obj = aot.emit_object(mod, tm)
     t2 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tensorc-pkg-") as tmp:
-        library = aot.link_shared(obj, Path(tmp, LIBRARY_FILE)).read_bytes()
+        exports = (aot.ENTRY, SET_THREADS) if set_threads else (aot.ENTRY,)
+        library = aot.link_shared(obj, Path(tmp, LIBRARY_FILE), exports).read_bytes()
     t3 = time.perf_counter()
     times.update(opt_s=t1 - t0, codegen_s=t2 - t1, link_s=t3 - t2)
 
@@ -128,6 +145,7 @@ def build_entries(low: Program, signature: Signature, info) -> tuple[dict[str, b
             "tensors": [{"name": n, "offset": o, "nbytes": b} for n, o, b in layout],
         },
         "arena_size": arena_size,
+        "threads": {"default": threads or 0, "set_symbol": set_threads},
         "inputs": _specs(signature.inputs),
         "outputs": _specs(signature.outputs),
     }
@@ -157,9 +175,11 @@ def write_zip(path, entries: dict[str, bytes]) -> None:
         raise
 
 
-def write_package(path, low: Program, signature: Signature, info) -> PackageInfo:
-    """Write the package of an llvm-dialect Program (the output of the llvm-cpu pipeline)."""
-    entries, manifest, times = build_entries(low, signature, info)
+def write_package(path, low: Program, signature: Signature, info, threads: int | None = None) -> PackageInfo:
+    """Write the package of an llvm-dialect Program (the output of the llvm-cpu pipeline,
+    lowered with `threads`: None = one per online CPU at run time)."""
+    _check_threads(threads)
+    entries, manifest, times = build_entries(low, signature, info, threads)
     t0 = time.perf_counter()
     write_zip(path, entries)
     times["write_s"] = time.perf_counter() - t0
@@ -167,9 +187,12 @@ def write_package(path, low: Program, signature: Signature, info) -> PackageInfo
 
 
 def compile_package(prog: Program, path, cpu: str = "host", dump_dir=None, print_after_all: bool = False,
-                    lut: bool = False) -> PackageInfo:
+                    lut: bool = False, threads: int | None = None) -> PackageInfo:
     """Lower a tg Program with the llvm-cpu pipeline and write its package (no JIT).
-    `lut`: low-bit matmuls through LUT mpGEMM (docs/lut.md §4)."""
+    `lut`: low-bit matmuls through LUT mpGEMM (docs/lut.md §4). `threads`: the default thread
+    count (None = one per online CPU of the running machine; 1 = no thread pool at all);
+    `tensorc.runtime.load(path, threads=N)` overrides it at run time."""
+    _check_threads(threads)
     from tensorc.backends.llvm import codegen
     from tensorc.backends.llvm.lower_tg import LoweringError
     from tensorc.pipeline import llvm_cpu_pipeline, run_passes
@@ -180,11 +203,11 @@ def compile_package(prog: Program, path, cpu: str = "host", dump_dir=None, print
     except ValueError as e:
         raise BackendError(str(e)) from None
     try:
-        low = run_passes(prog.clone(), llvm_cpu_pipeline(cpu=cpu, lut=lut), dump_dir=dump_dir,
-                         print_after_all=print_after_all)
+        spec = llvm_cpu_pipeline(threads=threads or 0, cpu=cpu, lut=lut)
+        low = run_passes(prog.clone(), spec, dump_dir=dump_dir, print_after_all=print_after_all)
     except LoweringError as e:
         raise BackendError(f"llvm-cpu: {e}") from None
     lower_s = time.perf_counter() - t0
-    result = write_package(path, low, prog.signature, info)
+    result = write_package(path, low, prog.signature, info, threads)
     result.times = {"lower_s": lower_s, **result.times, "total_s": time.perf_counter() - t0}
     return result

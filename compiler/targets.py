@@ -92,7 +92,7 @@ class LLVMExecutable(Executable):
         """Write this program as an ahead-of-time package (.tcpkg, docs/package.md)."""
         from tensorc.package import write_package
 
-        return write_package(path, self._lowered, self.signature, self.target_info)
+        return write_package(path, self._lowered, self.signature, self.target_info, self.threads)
 
     def run(self, inputs):
         outs = [np.empty(s.shape, s.dtype) for s in self._out_specs]

@@ -1,6 +1,6 @@
 """Loading and running `.tcpkg` packages with numpy, ctypes and the standard library only.
 
-    model = tensorc.runtime.load("m.tcpkg")
+    model = tensorc.runtime.load("m.tcpkg", threads=2)   # threads: None = as compiled
     outputs = model(x=array)            # dict of outputs by name
 
 Nothing here imports the compiler (xdsl, onnx, llvmlite or tensorc outside
@@ -301,6 +301,33 @@ def _extract_library(data: np.ndarray, sha256: str) -> str:
     return target
 
 
+# ---- threads ------------------------------------------------------------------------
+
+#: library path → the thread count last set in it (its pool is one per loaded library,
+#: shared by every Model of that package in this process); absent = the compile-time one
+_LIBRARY_THREADS: dict[str, int] = {}
+
+
+def _thread_setting(manifest: dict, path: str, threads) -> tuple[int | None, str | None]:
+    """(threads to set or None, the package's setter symbol or None) for `load(..., threads)`."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise PackageError(f"{path}: threads must be a positive integer or None, not {threads!r}")
+    info = manifest.get("threads")
+    if info is None:  # written before the thread count could be chosen at load time
+        if threads is not None:
+            by = manifest.get("tensorc_version")
+            raise PackageError(f"{path}: this package (tensorc {by}) cannot change its thread count at run time;"
+                               " recompile it to use threads=")
+        return None, None
+    symbol = _field(manifest, "threads.set_symbol", (str, type(None)), path)
+    default = _field(manifest, "threads.default", int, path)
+    if threads is not None and threads > 1 and symbol is None and default == 1:
+        raise PackageError(f"{path}: compiled with --threads 1 (no thread pool), cannot run on {threads} threads;"
+                           " recompile without --threads or with --threads N")
+    # no setter and not compiled with --threads 1: no kernel is large enough to split, any count is one thread
+    return (threads if symbol is not None else None), symbol
+
+
 # ---- the model --------------------------------------------------------------------
 
 
@@ -309,15 +336,19 @@ class Model:
 
     Calls are serialized: the model has one arena for its intermediates, so two
     threads that want to run concurrently should load the package twice.
+
+    `threads` (None = the package's compile-time setting, by default one per online
+    CPU) is how many threads its kernels run on; `set_threads(n)` changes it.
     """
 
-    def __init__(self, path: str, manifest: dict, library: str, weights: np.ndarray):
+    def __init__(self, path: str, manifest: dict, library: str, weights: np.ndarray, threads: int | None = None):
         self.path = path
         self.manifest = manifest
         self.inputs = _specs(manifest, "inputs", path)
         self.outputs = _specs(manifest, "outputs", path)
         symbol = _field(manifest, "entry.symbol", str, path)
         arena_size = _field(manifest, "arena_size", int, path)
+        self._threads, set_symbol = _thread_setting(manifest, path, threads)
         try:
             self._lib = ctypes.CDLL(library)
         except OSError as e:  # e.g. built against a newer C library than this machine's
@@ -329,6 +360,15 @@ class Model:
         entry.restype = None
         entry.argtypes = [ctypes.c_void_p]
         self._entry = entry
+        self._set_threads = None
+        if set_symbol is not None:
+            try:
+                self._set_threads = getattr(self._lib, set_symbol)
+            except AttributeError:
+                raise PackageError(f"{path}: {LIBRARY_FILE} has no symbol '{set_symbol}'") from None
+            self._set_threads.restype = ctypes.c_int32
+            self._set_threads.argtypes = [ctypes.c_int32]
+        self._library = library
         self._weights = weights
         self._arena = _aligned_empty(arena_size, ARENA_ALIGNMENT)
         n = len(self.inputs) + len(self.outputs)
@@ -336,11 +376,30 @@ class Model:
         self._args[n] = weights.ctypes.data
         self._args[n + 1] = self._arena.ctypes.data
         self._lock = threading.Lock()
+        self._requested = threads
+
+    @property
+    def threads(self) -> int | None:
+        """The thread count set with `load(..., threads=)` or `set_threads` (None: as compiled)."""
+        return self._requested
+
+    def set_threads(self, threads: int | None) -> None:
+        """Run later calls on `threads` threads (None: the package's compile-time setting).
+        Outputs do not depend on it."""
+        with self._lock:
+            self._threads, _ = _thread_setting(self.manifest, self.path, threads)
+            self._requested = threads
 
     def __call__(self, *args, **kwargs) -> dict[str, np.ndarray]:
         arrays = check_inputs(self.inputs, args, kwargs)
         outs = [np.empty(s.shape, s.dtype) for s in self.outputs]
         with self._lock:
+            if self._set_threads is not None:
+                # the library's pool is shared with other Models of this package: put ours in force
+                want = -1 if self._threads is None else self._threads
+                if _LIBRARY_THREADS.get(self._library, -1) != want:
+                    self._set_threads(want)
+                    _LIBRARY_THREADS[self._library] = want
             a = self._args
             for i, b in enumerate(arrays + outs):
                 a[i] = b.ctypes.data
@@ -353,8 +412,10 @@ class Model:
         return f"<tensorc.runtime.Model {self.path!r} ({ins}) -> ({outs})>"
 
 
-def load(path) -> Model:
-    """Check a package (format version, target, CPU features, checksums), then load it."""
+def load(path, threads: int | None = None) -> Model:
+    """Check a package (format version, target, CPU features, checksums), then load it.
+    `threads`: how many threads its kernels run on (None: as compiled, by default one per
+    online CPU; a package compiled with --threads 1 has no thread pool and refuses more)."""
     path = os.fspath(path)
     with _Reader(path) as r:
         manifest = _parse_manifest(r)
@@ -362,10 +423,11 @@ def load(path) -> Model:
         check_machine(manifest, path)
         for key in ("inputs", "outputs"):  # element types resolvable, before reading the rest
             _specs(manifest, key, path)
+        _thread_setting(manifest, path, threads)  # before reading the files
         library = _read_checked(r, manifest, "library", path)
         weights = _read_checked(r, manifest, "weights", path, alignment=WEIGHTS_ALIGNMENT)
     so = _extract_library(library, _field(manifest, "library.sha256", str, path))
-    return Model(path, manifest, so, weights)
+    return Model(path, manifest, so, weights, threads)
 
 
 # ---- inspect ----------------------------------------------------------------------
@@ -404,6 +466,13 @@ def describe(path) -> str:
             f" sha256 {_short(w.get('sha256', ''))}, {w.get('alignment')}-byte aligned"
         )
         lines.append(f"arena     {m.get('arena_size')} bytes")
+        th = m.get("threads")
+        if isinstance(th, dict):
+            default = th.get("default")
+            when = "one per online CPU" if default == 0 else f"{default}"
+            how = ("settable at load (threads=N, --threads N)" if th.get("set_symbol")
+                   else "no thread pool" + (" (compiled with --threads 1)" if default == 1 else " (no kernel to split)"))
+            lines.append(f"threads   {when} by default; {how}")
         for key in ("library", "weights"):
             try:
                 data = np.empty(r.size(m[key]["file"]), np.uint8)

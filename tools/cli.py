@@ -6,7 +6,7 @@
     tensorc run model.onnx --input x=x.npy [--output-dir DIR]
     tensorc compile model.onnx -o model.tcpkg [--cpu host|generic] [--lut] [--input-shape ...]
     tensorc compile model.onnx --target ltc [--quantize-weights w2g128] -o model.ltc [--ltc-config F]
-    tensorc run model.tcpkg --input x=x.npy        (numpy + ctypes only: no compiler import)
+    tensorc run model.tcpkg --input x=x.npy [--threads N]   (numpy + ctypes only: no compiler import)
     tensorc inspect model.tcpkg [--json]
     tensorc passes
     tensorc demo / tensorc conformance   (tools/demo.py, tools/conformance.py)
@@ -43,6 +43,16 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     if any(d < 0 for d in shape):
         raise argparse.ArgumentTypeError(f"dimensions must be >= 0: '{text}'")
     return name, shape
+
+
+def _threads_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads, got '{text}'")
+    return n
 
 
 def _input_arg(text: str) -> tuple[str, str]:
@@ -243,7 +253,7 @@ def _run_package(args) -> int:
         if given:
             raise InputError(f"{flag} does not apply to a compiled package ({args.model})")
     arrays = {name: _load_array(name, path) for name, path in args.input or []}
-    model = load(args.model)
+    model = load(args.model, threads=args.threads)
     names = [s.name for s in model.inputs]
     for name in arrays:
         if name not in names:
@@ -276,14 +286,20 @@ def cmd_run(args) -> int:
             options["lut"] = True
         else:
             prog = tensorc.lower(prog, "cleanup,lut")
+    if args.threads is not None:
+        if args.target != "llvm-cpu":
+            raise InputError(f"--threads applies to --target llvm-cpu and .tcpkg packages, not --target {args.target}")
+        options["threads"] = args.threads
     exe = tensorc.compile(prog, target=args.target, **options)
     _print_outputs(exe(**arrays), args.output_dir)
     return 0
 
 
 def cmd_compile(args) -> int:
-    from tensorc.diagnostics import BackendError
+    from tensorc.diagnostics import BackendError, InputError
 
+    if args.threads is not None and args.target != "llvm-cpu":
+        raise InputError(f"--threads does not apply to --target {args.target}")
     if args.target == "ltc":
         return _compile_ltc(args)
     if args.target != "llvm-cpu":
@@ -293,7 +309,7 @@ def cmd_compile(args) -> int:
     prog = _load_program(args.model, _input_shapes(args.input_shape), args.weights, quantize=args.quantize_weights)
     out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".tcpkg"
     info = compile_package(prog, out, cpu=args.cpu, dump_dir=args.dump_ir, print_after_all=args.print_ir_after_all,
-                           lut=args.lut)
+                           lut=args.lut, threads=args.threads)
     parts = ", ".join(f"{name} {size}" for name, size in sorted(info.sizes.items()))
     print(f"wrote {out}: {info.size} bytes ({parts}) in {info.times['total_s']:.2f} s")
     return 0
@@ -527,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="llvm-cpu", help="target (default: llvm-cpu)")
     p.add_argument("--cpu", default="host", choices=["host", "generic"],
                    help="host: all features of this CPU (recorded, checked at load); generic: portable x86-64")
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="default thread count of the package (default: one per online CPU where it runs; "
+                        "1: no thread pool); `run --threads` overrides it")
     _add_lut_arg(p)
     _add_shape_arg(p)
     p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
@@ -555,6 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="reference", help="target to run on (default: reference)")
     p.add_argument("--weights", metavar="FILE.npz", help="weights for an .mlir program")
     p.add_argument("--output-dir", metavar="DIR", help="save each output as DIR/NAME.npy instead of printing it")
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="threads of a package or of --target llvm-cpu (default: as compiled, one per online CPU)")
     _add_quantize_arg(p)
     _add_lut_arg(p)
     p.set_defaults(func=cmd_run)

@@ -2,8 +2,9 @@
 
 The object comes from a target machine created with `reloc="pic"` (see
 `codegen.target_machine`), so it links with `cc -shared`. Builds are
-deterministic: no build id, a fixed soname, only `tc_entry` exported, and
-nothing from the build directory or the clock ends up in the library.
+deterministic: no build id, a fixed soname, only `tc_entry` (and, when the thread pool is
+linked in, `tc_set_threads`) exported, and nothing from the build directory or the clock
+ends up in the library.
 """
 
 from __future__ import annotations
@@ -46,19 +47,20 @@ def find_linker() -> str:
     raise BackendError(_MISSING.format(names=", ".join(COMPILERS)))
 
 
-def link_shared(obj: bytes, out: Path) -> Path:
-    """Link object bytes into the shared library `out` (exporting only `tc_entry`)."""
+def link_shared(obj: bytes, out: Path, exports=(ENTRY,)) -> Path:
+    """Link object bytes into the shared library `out`, exporting only the symbols `exports`
+    (each must be defined in the object)."""
     cc = find_linker()
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="tensorc-link-") as tmp:
         obj_path = Path(tmp, "model.o")
         obj_path.write_bytes(obj)
-        exports = Path(tmp, "exports.map")
-        exports.write_text(f"{{ global: {ENTRY}; local: *; }};\n")
+        version_script = Path(tmp, "exports.map")
+        version_script.write_text(f"{{ global: {' '.join(f'{name};' for name in exports)} local: *; }};\n")
         tmp_out = Path(tmp, SONAME)
         cmd = [
             cc, "-shared", "-fPIC", "-o", str(tmp_out), str(obj_path),
-            f"-Wl,-soname,{SONAME}", "-Wl,--build-id=none", f"-Wl,--version-script={exports}",
+            f"-Wl,-soname,{SONAME}", "-Wl,--build-id=none", f"-Wl,--version-script={version_script}",
             "-Wl,-z,noexecstack", "-Wl,-z,relro", "-Wl,-z,now", "-Wl,--hash-style=gnu",
             "-Wl,--as-needed", "-lm",
         ]

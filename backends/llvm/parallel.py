@@ -17,11 +17,22 @@ and `codegen.optimize` links `POOL_IR` in. The pool:
 - the caller returns when every chunk is done (it spins briefly, then sleeps on a
   futex that the worker finishing the last chunk wakes: a preempted worker gets
   the core back sooner); idle workers spin briefly, then sleep on a futex (woken
-  by the next job).
+  by the next job);
+- worker i takes part in a job only if i < threads - 1 of that job: after a
+  smaller thread count is set, the surplus workers sleep instead of claiming chunks;
+- one job at a time: a caller that finds the pool busy (another thread of the
+  process is running a job of the same module, e.g. two `Model`s of one package
+  loaded from the same library) runs its own job alone on its thread. Outputs do
+  not depend on the thread count, so this only costs speed.
+
+`tc_set_threads(n)` (exported by packages) sets the thread count of later jobs at
+run time, over the module's compile-time `threads`: n >= 1 threads (at most
+MAX_THREADS), 0 = one per online CPU, < 0 = back to the compile-time value; it
+returns the value now in force (-1: the compile-time one). The runtime loader
+(`runtime/package.py`) calls it for `load(path, threads=N)`.
 
 `tc_pool_shutdown()` stops and joins the workers (the JIT calls it before it frees
-the code the workers run). One job at a time: a compiled model's entry point is not
-re-entrant anyway (it owns one activation arena).
+the code the workers run).
 """
 
 from __future__ import annotations
@@ -31,6 +42,9 @@ WORKER_SPINS = 8000
 #: spins of the caller waiting for the last chunk before it sleeps (woken by the worker finishing it)
 JOIN_SPINS = 2000
 MAX_THREADS = 64
+
+#: the symbol that sets the thread count at run time (exported by packages that link the pool)
+SET_THREADS = "tc_set_threads"
 
 
 def pool_ir(triple: str) -> str:
@@ -55,6 +69,9 @@ _POOL = r"""
 @tc_pool_workers = internal global i32 0, align 4
 @tc_pool_pid = internal global i32 0, align 4
 @tc_pool_tids = internal global [@MAXT@ x i64] zeroinitializer, align 8
+@tc_pool_want = internal global i32 -1, align 4      ; tc_set_threads (-1 = not set)
+@tc_pool_active = internal global i32 0, align 4     ; workers taking part in the current job
+@tc_pool_busy = internal global i32 0, align 64      ; a job is in flight
 
 declare i32 @pthread_create(ptr, ptr, ptr, ptr)
 declare i32 @pthread_join(i64, ptr)
@@ -113,7 +130,7 @@ define internal ptr @tc_pool_worker(ptr %arg) {
 entry:
   br label %wait
 wait:
-  %seen = phi i32 [ 0, %entry ], [ %seen, %sleep ], [ %e, %run ]
+  %seen = phi i32 [ 0, %entry ], [ %seen, %sleep ], [ %e, %run ], [ %e, %idle_done ]
   br label %spin
 spin:
   %i = phi i32 [ 0, %wait ], [ %i1, %spin_next ]
@@ -140,9 +157,26 @@ got:
   %e = phi i32 [ %e0, %spin ]
   %q = load atomic i32, ptr @tc_pool_quit acquire, align 4
   %quit = icmp ne i32 %q, 0
-  br i1 %quit, label %done, label %run
+  br i1 %quit, label %done, label %member
+member:
+  %act = load atomic i32, ptr @tc_pool_active acquire, align 4
+  %me = ptrtoint ptr %arg to i32
+  %wanted = icmp slt i32 %me, %act
+  br i1 %wanted, label %run, label %idle
 run:
   call void @tc_pool_run(i32 %e)
+  br label %wait
+idle:
+  ; not one of this job's threads (a smaller count was set): sleep until the next job
+  %ix = atomicrmw add ptr @tc_pool_sleepers, i32 1 seq_cst
+  %e2 = load atomic i32, ptr @tc_pool_epoch seq_cst, align 4
+  %same2 = icmp eq i32 %e2, %e
+  br i1 %same2, label %idle_futex, label %idle_done
+idle_futex:
+  %fi = call i64 (i64, ...) @syscall(i64 202, ptr @tc_pool_epoch, i32 128, i32 %e, ptr null)
+  br label %idle_done
+idle_done:
+  %iy = atomicrmw sub ptr @tc_pool_sleepers, i32 1 seq_cst
   br label %wait
 done:
   ret ptr null
@@ -181,7 +215,8 @@ loop:
 spawn:
   %w64 = sext i32 %w to i64
   %slot = getelementptr inbounds [@MAXT@ x i64], ptr @tc_pool_tids, i64 0, i64 %w64
-  %rc = call i32 @pthread_create(ptr %slot, ptr null, ptr @tc_pool_worker, ptr null)
+  %index = inttoptr i32 %w to ptr
+  %rc = call i32 @pthread_create(ptr %slot, ptr null, ptr @tc_pool_worker, ptr %index)
   %failed = icmp ne i32 %rc, 0
   br i1 %failed, label %ready, label %spawned
 spawned:
@@ -197,20 +232,33 @@ ready:
 }
 
 ; fn(ctx, lo, hi) over chunks covering [0, n), on `threads` threads (0 = all cores)
-define void @tc_parallel(ptr %fn, ptr %ctx, i64 %n, i32 %threads) {
+define void @tc_parallel(ptr %fn, ptr %ctx, i64 %n, i32 %threads0) {
 entry:
+  %want = load atomic i32, ptr @tc_pool_want monotonic, align 4
+  %set = icmp sge i32 %want, 0
+  %threads = select i1 %set, i32 %want, i32 %threads0
   %small = icmp ule i64 %n, 1
   %one = icmp eq i32 %threads, 1
   %serial0 = or i1 %small, %one
-  br i1 %serial0, label %serial, label %start
+  br i1 %serial0, label %serial, label %acquire
+acquire:
+  ; one job at a time: if another thread's job holds the pool, run this one alone
+  %b = cmpxchg ptr @tc_pool_busy, i32 0, i32 1 acquire monotonic
+  %mine = extractvalue { i32, i1 } %b, 1
+  br i1 %mine, label %start, label %serial
 start:
   %t = call i32 @tc_pool_start(i32 %threads)
   %lone = icmp sle i32 %t, 1
-  br i1 %lone, label %serial, label %publish
+  br i1 %lone, label %release_serial, label %publish
+release_serial:
+  store atomic i32 0, ptr @tc_pool_busy release, align 4
+  br label %serial
 serial:
   call void %fn(ptr %ctx, i64 0, i64 %n)
   ret void
 publish:
+  %act = sub i32 %t, 1
+  store atomic i32 %act, ptr @tc_pool_active monotonic, align 4
   %t64 = sext i32 %t to i64
   %c4 = mul i64 %t64, 8
   %fewer = icmp ult i64 %n, %c4
@@ -262,7 +310,20 @@ woken:
   store atomic i32 0, ptr @tc_pool_joining seq_cst, align 4
   br label %exit
 exit:
+  store atomic i32 0, ptr @tc_pool_busy release, align 4
   ret void
+}
+
+; the thread count of later jobs: n >= 1 threads, 0 = one per online CPU, < 0 = the
+; compile-time value; returns the setting now in force (-1 = the compile-time value)
+define i32 @tc_set_threads(i32 %n) {
+entry:
+  %neg = icmp slt i32 %n, 0
+  %big = icmp sgt i32 %n, @MAXT@
+  %capped = select i1 %big, i32 @MAXT@, i32 %n
+  %v = select i1 %neg, i32 -1, i32 %capped
+  store atomic i32 %v, ptr @tc_pool_want monotonic, align 4
+  ret i32 %v
 }
 
 ; stop and join the workers (before the code they run is freed)
