@@ -105,6 +105,7 @@ def test_precompute_fusion_same_outputs_fewer_cycles():
             # i8 tables quantize f32 activations: a last-bit difference in a norm can move one entry
             np.testing.assert_allclose(res.outputs[name], want[i], rtol=0, atol=0.02 * np.abs(want[i]).max())
         check_traffic(c, res.report)
+        check_round_trips(c)
     fused, plain = runs[True], runs[False]
     assert fused[0].info["fused_precomputes"] == 3 and plain[0].info["fused_precomputes"] == 0
     assert fused[1].report["precompute"]["fused_instructions"] == 3
@@ -139,6 +140,7 @@ def test_minilm_matches_llvm_cpu_within_tolerance(minilm):
     exe = tensorc.compile(prog, target="ltc", time_limit=5)
     got = exe(**feeds)["embedding"]
     check_traffic(exe.compiled, exe.last_report)
+    check_round_trips(exe.compiled)
     assert exe.program.meta["host_prologue"] == ["tg.gather (node '/word_emb/Gather')", "tg.cast (node '/Cast_1')"]
     assert exe.compiled.info["gelu_fused"] == 6 and exe.compiled.info["fused_precomputes"] == 6
     core = exe.compiled
