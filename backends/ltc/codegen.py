@@ -13,8 +13,8 @@ spill slot per spilled value. Each mem op is one DMA (several if it is longer th
 holds) tagged as the plan counts it: the first read of an input and the write-back of an output
 are compulsory (`c`), a spill is `s`, any other read is a retrieve (`r`). Weights and parameters
 stream from DRAM into the workspace (compulsory reads, once per use), so the simulator's DRAM
-counters equal the plan's traffic plus the weight stream (`Emitter.weight_bytes`, predicted
-independently by `predicted_weight_bytes`).
+counters equal the plan's traffic plus the weight stream (`Emitter.weight_bytes`; for a
+lut.mpgemm exactly the packed planes, scales and zero points: every weight byte is read once).
 
 Each operator is selected on its own (vector.py for element-wise, normalization, softmax, data
 movement, reductions and dense f32 matmuls; lut_kernel.py for lut.mpgemm); a `lut.precompute`

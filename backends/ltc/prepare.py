@@ -93,7 +93,7 @@ def fuse_erf_gelu(fn: func.FuncOp, weights: WeightStore) -> int:
         m1 = next(iter(add.results[0].uses)).operation
         if m1.name != "tg.mul" or _other(m1, add.results[0]) is not x:
             continue
-        # the 0.5 is either applied to x first (x·0.5)·(1+erf) or last (x·(1+erf))·0.5
+        # the half comes last: (x·(1 + erf(x/√2)))·0.5, as torch exports it
         last = m1
         if _single_use(m1.results[0]):
             m2 = next(iter(m1.results[0].uses)).operation
