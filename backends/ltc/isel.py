@@ -32,7 +32,7 @@ from tensorc.dialects.tg import WeightOp
 from tensorc.runtime.ltc import isa
 
 from . import lut_kernel
-from .codegen import Buf, Emitter, dt_of
+from .codegen import Buf, Emitter
 from .prepare import constant_value, describe
 
 MAXDIM = 65535  # rows / cols / m / n / k fields are 16 bits

@@ -27,7 +27,7 @@ from xdsl.ir import Block, BlockArgument, Region, SSAValue
 from tensorc.backends.reference import evaluate_op
 from tensorc.diagnostics import BackendError
 from tensorc.dialects import dtypes
-from tensorc.dialects.tg import ConstantOp, TGOp, WeightOp, op_class
+from tensorc.dialects.tg import ConstantOp, WeightOp, op_class
 from tensorc.program import Program, Signature, TensorSpec, WeightStore
 
 #: element types the core stores (runtime/ltc/program.py TENSOR_DTYPES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 
 import numpy as np
 import onnx
