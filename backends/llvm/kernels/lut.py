@@ -611,12 +611,16 @@ def _emit_shuffle(kb, ins, outs, op, packed, epilogue, d: _Dims, tables_in, lay:
     kb.parallel_for(nt, bufs, body, work=2 * d.m * d.n * d.k)
 
 
-def _emit_generic(kb, ins, outs, op, epilogue, d: _Dims, tables_in):
-    """Scalar lookups on planes [N, K4, bits]: exact i32 sums for integer tables."""
+def _emit_generic(kb, ins, outs, op, epilogue, d: _Dims, tables_in, runtime: bool = False):
+    """Scalar lookups on planes [N, K4, bits] (16-entry tables, S precomputed): exact i32 sums for
+    integer tables. `runtime`: the operands as the contract has them — planes [bits, N, K4]
+    (index-inverted for `half`: H[sel], negated when neg), 8- or 16-entry tables, S summed here."""
     elem = tables_in.type.element_type
     integer = isinstance(elem, B.IntegerType)
     tsc, planes, scales, zeros = ins[1], ins[2], ins[3], ins[4]
-    ssum, y = outs[1], outs[0]
+    ssum, y = (outs[0] if runtime else outs[1]), outs[0]  # (runtime: a placeholder, never read)
+    entries = tables_in.type.get_shape()[2]
+    half_rt = runtime and d.form == "half"
     per = d.bsz // 4
     gpb, apb = d.group // d.bsz, d.ag // d.bsz
     top = float((1 << d.bits) - 1)
@@ -638,9 +642,16 @@ def _emit_generic(kb, ins, outs, op, epilogue, d: _Dims, tables_in):
                         j = kb.add(j0, jv[0])
                         accs = list(accs)
                         for i in range(d.bits):
-                            raw = kb.load(planes, [ni, j, kb.idx(i)])
+                            raw = kb.load(planes, [kb.idx(i), ni, j] if runtime else [ni, j, kb.idx(i)])
+                            if half_rt:
+                                sel = kb.op(arith.AndIOp(raw, kb.const(7, I8)))
+                                neg = kb.op(arith.CmpiOp(kb.op(arith.AndIOp(raw, kb.const(8, I8))), kb.const(0, I8), "ne"))
+                                raw = sel
                             idx = kb.op(arith.IndexCastOp(kb.op(arith.ExtUIOp(raw, I64)), B.IndexType()))
                             e = kb.load(tables, [mi, j, idx])
+                            if half_rt:
+                                minus = kb.op(arith.SubiOp(kb.const(0, elem), e)) if integer else kb.op(arith.NegfOp(e))
+                                e = kb.op(arith.SelectOp(neg, minus, e))
                             if integer:
                                 ev = kb.op(arith.ExtSIOp(e, I32))
                                 if i:
@@ -662,7 +673,18 @@ def _emit_generic(kb, ins, outs, op, epilogue, d: _Dims, tables_in):
                     z = kb.load(zeros, [ni, gi])
                     if d.form != "unsigned":
                         z = kb.op(arith.SubfOp(kb.const(top, F32), kb.addf(z, z)))
-                    r = _residual(kb, accf, z, kb.load(ssum, [mi, bi]), d, F32)
+                    if runtime:  # S = Σ_{j∈β} T[m, j, E−1] (H[7] for half)
+                        last = kb.idx(entries - 1)
+                        if integer:
+                            si = kb.fold([per], [kb.const(0, I32)], lambda jv, a: [kb.op(arith.AddiOp(
+                                a[0], kb.op(arith.ExtSIOp(kb.load(tables, [mi, kb.add(j0, jv[0]), last]), I32))))])[0]
+                            sb = kb.op(arith.SIToFPOp(si, F32))
+                        else:
+                            sb = kb.fold([per], [kb.const(0.0, F32)], lambda jv, a: [kb.addf(
+                                a[0], kb.load(tables, [mi, kb.add(j0, jv[0]), last]))])[0]
+                    else:
+                        sb = kb.load(ssum, [mi, bi])
+                    r = _residual(kb, accf, z, sb, d, F32)
                     sts = kb.mulf(kb.load(scales, [ni, gi]), kb.load(tsc, [mi, kb.divu(bi, apb)]))
                     return [kb.addf(yacc[0], kb.mulf(sts, r))]
 
@@ -672,6 +694,15 @@ def _emit_generic(kb, ins, outs, op, epilogue, d: _Dims, tables_in):
                 kb.store(val, y, [mi, ni])
 
     kb.parallel_for(d.n, bufs, body, work=2 * d.m * d.n * d.k)
+
+
+@kernel("lut.mpgemm")
+def mpgemm_runtime(kb, ins, outs, op) -> None:
+    """Planes, scales or zero points known only at run time: the generic kernel on the contract's layout."""
+    d = _dims(op)
+    if d.k % 4:
+        raise UnsupportedKernel(f"{op.where()}: K = {d.k} is not a multiple of 4")
+    _emit_generic(kb, ins, outs, op, None, d, ins[0], runtime=True)
 
 
 def _scalar_epilogue(kb, epilogue, val, ebufs, out_index, out_shape):
