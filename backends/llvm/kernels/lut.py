@@ -28,7 +28,8 @@ division, as the reference), saturated to ±127.
   thread pool, the activation rows loop inside a tile (its weights stay in L1/L2).
 - *Generic kernel* (`--cpu generic`, and i16 / f32 tables everywhere): scalar lookups on the
   plain planes (`[N, K4, bits]`), exact i32 sums for integer tables (the integer path is
-  bit-exact), f32 sums per plane for f32 tables.
+  bit-exact), f32 sums per plane for f32 tables. Operands known only at run time take the same
+  kernel on the contract's layout (`mpgemm_runtime`).
 
 `half` tables (8 entries) are expanded once per call into the 16-entry tables the shuffle wants
 (T[2q+1] = H[q], T[14−2q] = −H[q]: exact) and the planes' offline index inversion is undone at
