@@ -94,6 +94,7 @@ def test_int8_tables_and_shared_precompute_bit_exact():
     for i in range(2):
         np.testing.assert_array_equal(res.outputs[f"y{i}"].view(np.int32), want[i].view(np.int32))
     check_traffic(c, res.report)
+    check_round_trips(c)
     assert sum(ins.op == "pre" for ins in c.program.instrs) == 1
 
 
@@ -112,6 +113,7 @@ def test_small_workspace_tiles_n_and_k_and_stays_exact():
     res = simulate(c.program, {"a": a}, cfg)
     np.testing.assert_array_equal(res.outputs["y0"].view(np.int32), want.view(np.int32))
     check_traffic(c, res.report)
+    check_round_trips(c)
     # every weight byte is read from DRAM exactly once
     assert c.traffic["read_weights"] == 3 * n * k // 8 + 2 * n * (k // 128) * 4
 
