@@ -8,10 +8,13 @@
 1, 2, 4 bits (asymmetric: integer zero points) and ternary (codes {0, 1, 2}, z = 1), 1 thread
 and all threads. Random codes, scales and zero points: the same weights reach every engine.
 
-- `tensorc-lut`: the `tg.matmul_nbits` program after `lut-mpgemm` (lut.precompute +
-  lut.mpgemm), compiled for llvm-cpu. Its time includes the table precompute; the
+- `tensorc-lut`: the `tg.matmul_nbits` program through the LUT passes (lut.precompute +
+  lut.mpgemm; `lut-mpgemm{form=signed table-type=i8 act-group=64},lut-symmetrize`, what
+  `tensorc.compile(..., lut=True)` runs), compiled for llvm-cpu by the backend's own entry
+  (kernels/lowbit_entry.py, docs/lut.md §4). Its time includes the table precompute; the
   precompute alone (the same program cut after `lut.precompute`) is reported as `precompute_us`.
-- `tensorc-fused`: the `tg.matmul_nbits` program compiled as it is (the fused dequantize + dot kernel).
+- `tensorc-fused`: the `tg.matmul_nbits` program compiled as it is (the fused dequantize + dot
+  kernel, engine `dequant-dot` of the same entry).
 - `numpy-dequant`: unpack and dequantize to an f32 matrix, then BLAS GEMV/GEMM (all in the time).
 - `onnxruntime`: `com.microsoft.MatMulNBits` (`accuracy_level=4`, `block_size=128`, packed
   uint8 zero points) for the bit widths it accepts (probed by creating a session; ternary
@@ -28,22 +31,22 @@ read from sysfs; at least 2 copies) that every call reads cold weights: compiled
 one array per copy. `resident` rows call the same weights every time, for the engines whose
 working set fits in half the LLC (others: no resident row). GB/s = the engine's weight bytes
 (codes, scales, zero points as that engine stores them; for compiled engines the whole weight
-blob) / median time, next to a measured streaming bandwidth: a compiled read-only sweep (a row max) over 4× the
-LLC, 8 MiB per call, the slices in turn (the engines' DRAM rotation for a pure read), timed
-inside every group's interleaving (`stream_gbps` of its rows: the median there, under the same
-machine load); at the start also best/median of whole sweeps, with numpy's `sum` as a
-cross-check (`stream` records).
+blob) / median time, next to a measured streaming bandwidth: a compiled read-only sweep (a row
+max) over 4× the LLC, 8 MiB per call, the slices in turn (the engines' DRAM rotation for a
+pure read), timed inside every group's interleaving (`stream_gbps` of its rows: the median
+there, under the same machine load); at the start also best/median of whole sweeps, with
+numpy's `sum` as a cross-check (`stream` records).
 
 Timing: warm-up (every copy once), then per engine ROUNDS turns of calls, the engines
 interleaved so machine noise hits them alike, ≥ 100 runs per engine, median reported. The
 numpy engines (OpenBLAS' threads keep spinning after a call) are timed after the others.
 
-**End to end** (`--part e2e`, part of the full run): the trained all-MiniLM-L6-v2 with
-every Linear quantized (w4g128, w2g64, ternary) by the `--quantize-weights` path
-(`import_onnx(..., quantize_weights=spec)`), compiled through `lut-mpgemm` and, for
-comparison, as tg.matmul_nbits (the fused kernel), on the eight real sentences of
-tools/models/minilm.py: cosine similarity of the sentence embeddings to the fp32 compiled
-model's, and latency against the fp32 compiled model (interleaved, ≥ 20 runs each).
+**End to end** (`--part e2e`, part of the full run): the trained all-MiniLM-L6-v2 with every
+Linear quantized (w4g128, w2g64, ternary) by the `--quantize-weights` path
+(`import_onnx(..., quantize_weights=spec)`), compiled with `lut=True` (the LUT path; the record
+counts the matmuls it turned into lut.mpgemm) and without (the fused kernel), on the eight real
+sentences of tools/models/minilm.py: cosine similarity of the sentence embeddings to the fp32
+compiled model's, and latency against the fp32 compiled model (interleaved, ≥ 20 runs each).
 
 JSON (`--json FILE`): a list of records, each with `kind`:
 - `env`: cpu, cores, versions, llc_bytes, loadavg (start) and loadavg_end (1/5/15 min).
@@ -85,7 +88,6 @@ BATCHES = (1, 16)
 BITS = ("1", "2", "4", "ternary")
 ENGINES = ("tensorc-lut", "tensorc-fused", "onnxruntime", "numpy-dequant", "f32-numpy", "f32-tensorc")
 NUMPY_ENGINES = ("numpy-dequant", "f32-numpy")  # BLAS threads spin after a call: timed after the others
-LUT_PASSES = "lut-mpgemm"
 MIN_RUNS = 100
 ROUNDS = 4       # turns per engine
 TURN_S = 0.15    # at least this much work per turn
@@ -283,40 +285,14 @@ class CompiledGemv:
         self._entry(self._args)
 
 
-def _compile(prog, threads: int):
+def _compile(prog, threads: int, **options):
     import tensorc
     from tensorc.diagnostics import TensorcError
 
     try:
-        return tensorc.compile(prog, target="llvm-cpu", threads=threads)
+        return tensorc.compile(prog, target="llvm-cpu", threads=threads, **options)
     except TensorcError as e:  # a missing kernel, or a compiler bug: that engine's rows say so, the run goes on
         raise Unavailable(f"llvm-cpu compile failed: {str(e).splitlines()[0]}") from None
-
-
-def gemv_program(qw, batch: int):
-    """x[batch, K] → y[batch, N] as one tg.matmul_nbits (weights fc.codes/scales/zeros)."""
-    from xdsl.dialects import func
-    from xdsl.dialects.builtin import ModuleOp
-    from xdsl.ir import Block, Region
-
-    from tensorc.dialects import dtypes
-    from tensorc.dialects.tg import WeightOp
-    from tensorc.dialects.tg.lowbit import MatMulNBitsOp
-    from tensorc.program import Program, WeightStore, signature_from_main
-
-    store = WeightStore()
-    block = Block(arg_types=[dtypes.tensor_type((batch, qw.k), np.float32)])
-    vals = []
-    for what, arr in (("codes", qw.packed()), ("scales", qw.scales), ("zeros", qw.zeros)):
-        op = WeightOp(store.add(f"fc.{what}", arr), dtypes.tensor_type(arr.shape, arr.dtype))
-        block.add_op(op)
-        vals.append(op.result)
-    mm = MatMulNBitsOp.make([block.args[0], *vals], {"K": qw.k, "N": qw.n, "bits": qw.bits, "block_size": qw.group,
-                                                      "ternary": int(qw.ternary)}, src="fc")
-    block.add_op(mm)
-    block.add_op(func.ReturnOp(mm.outputs[0]))
-    main = func.FuncOp("main", ([block.args[0].type], [mm.outputs[0].type]), Region(block))
-    return Program(ModuleOp([main]), store, signature_from_main(main, ["x"], ["y"]))
 
 
 def dense_program(w: np.ndarray, batch: int):
@@ -333,47 +309,19 @@ def dense_program(w: np.ndarray, batch: int):
     return tensorc.import_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
 
 
-def lut_program(prog, passes: str = LUT_PASSES):
-    """`prog` with its tg.matmul_nbits rewritten to lut ops by `passes` (at least one must be)."""
-    import tensorc
+def compile_lowbit(qw, batch: int, engine: str, threads: int, pipeline: str | None):
+    """The backend's own quantized GEMV/GEMM (kernels/lowbit_entry.py; docs/lut.md §4):
+    engine `lut` (what `tensorc.compile(..., lut=True)` runs), `dequant-dot`, `precompute`."""
+    from tensorc.backends.llvm.kernels.lowbit_entry import compile_lowbit as entry
     from tensorc.diagnostics import TensorcError
 
     try:
-        low = tensorc.lower(prog, passes)
-    except TensorcError as e:
-        raise Unavailable(f"{passes}: {str(e).splitlines()[0]}") from None
-    names = [op.name for op in low.main.walk()]
-    if "lut.mpgemm" not in names:
-        raise Unavailable(f"{passes} left the matmul as it was (no lut.mpgemm)")
-    return low
+        return entry(qw, batch, engine, threads, pipeline=pipeline)
+    except TensorcError as e:  # the engine cannot take this weight, or a compiler bug: its rows say so
+        raise Unavailable(f"{engine}: {str(e).splitlines()[0]}") from None
 
 
-def precompute_program(low, passes: str = LUT_PASSES):
-    """The LUT program cut after its lut.precompute: returns the tables (and their scales)."""
-    from xdsl.dialects import func
-    from xdsl.dialects.builtin import FunctionType
-
-    import tensorc
-    from tensorc.program import signature_from_main
-
-    prog = low.clone()
-    main = prog.main
-    pre = [op for op in main.walk() if op.name == "lut.precompute"]
-    if len(pre) != 1:
-        raise Unavailable(f"expected one lut.precompute after {passes}, found {len(pre)}")
-    ret = main.body.block.last_op
-    results = list(pre[0].results)
-    main.body.block.insert_op_before(func.ReturnOp(*results), ret)
-    main.body.block.erase_op(ret)
-    main.function_type = FunctionType.from_lists(list(main.function_type.inputs), [r.type for r in results])
-    prog = tensorc.lower(prog, "dce")
-    prog.signature = signature_from_main(prog.main, [s.name for s in low.signature.inputs],
-                                         [f"t{i}" for i in range(len(results))])
-    return prog
-
-
-def build_compiled(engine: str, prog, x: np.ndarray, threads: int, llc: int, copies: int | None = None) -> Built:
-    exe = _compile(prog, threads)
+def build_compiled(engine: str, exe, x: np.ndarray, llc: int, copies: int | None = None) -> Built:
     probe = CompiledGemv(exe, [x], 1)
     n = copies if copies is not None else copies_for(probe.weight_bytes, llc)
     del probe
@@ -530,7 +478,7 @@ class Ctx:
     rounds: int = ROUNDS
     turn_s: float = TURN_S
     pause_s: float = PAUSE_S
-    lut_passes: str = LUT_PASSES
+    lut_passes: str | None = None  # None: the backend's LUT pipeline (what lut=True runs)
 
     def time(self, fns: dict, warmup: dict, min_runs: int | None = None) -> dict:
         return interleaved(fns, warmup, self.min_runs if min_runs is None else min_runs, self.rounds,
@@ -550,7 +498,6 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
     built: dict[str, Built] = {}
     notes: dict[str, str] = {}
     precompute: Built | None = None
-    prog = gemv_program(qw, batch)
 
     def attempt(name, make):
         if name not in engines:
@@ -562,24 +509,25 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
 
     def make_lut():
         nonlocal precompute
-        low = lut_program(prog, ctx.lut_passes)
-        b = build_compiled("tensorc-lut", low, x, threads, ctx.llc)
+        exe = compile_lowbit(qw, batch, "lut", threads, ctx.lut_passes)
         try:
-            precompute = build_compiled("precompute", precompute_program(low, ctx.lut_passes), x, threads, ctx.llc,
-                                        copies=1)
+            pre = compile_lowbit(qw, batch, "precompute", threads, ctx.lut_passes)
+            precompute = build_compiled("precompute", pre, x, ctx.llc, copies=1)
         except Unavailable as e:
             notes["precompute"] = str(e)
-        return b
+        return build_compiled("tensorc-lut", exe, x, ctx.llc)
 
     attempt("tensorc-lut", make_lut)
-    attempt("tensorc-fused", lambda: build_compiled("tensorc-fused", prog, x, threads, ctx.llc))
+    attempt("tensorc-fused", lambda: build_compiled(
+        "tensorc-fused", compile_lowbit(qw, batch, "dequant-dot", threads, None), x, ctx.llc))
     attempt("onnxruntime", lambda: build_ort(qw, x, threads, ctx.llc))
     if ctx.set_blas is not None:  # numpy's matmuls would run on an unknown number of threads
         attempt("numpy-dequant", lambda: build_numpy_dequant(qw, x, ctx.llc))
         attempt("f32-numpy", lambda: build_f32_numpy(w, x, ctx.llc))
     else:
         notes["numpy-dequant"] = notes["f32-numpy"] = "the BLAS thread count is not controllable (no OpenBLAS found)"
-    attempt("f32-tensorc", lambda: build_compiled("f32-tensorc", dense_program(w, batch), x, threads, ctx.llc))
+    attempt("f32-tensorc", lambda: build_compiled("f32-tensorc", _compile(dense_program(w, batch), threads), x,
+                                                  ctx.llc))
 
     # every engine computes the same thing: check it on the first and the last weight copy
     errs = {}
@@ -656,6 +604,7 @@ def run_e2e(threads_list: Sequence[int], ctx: Ctx, specs: Sequence[str] = E2E_SP
     import onnxruntime as ort
 
     import tensorc
+    from tensorc.backends.llvm.kernels.lowbit_entry import LUT_PIPELINE
     from tensorc.tools.models.minilm import SENTENCES, minilm_onnx_cached, tokenize
 
     ids, mask = (t.numpy() for t in tokenize(SENTENCES))
@@ -664,9 +613,10 @@ def run_e2e(threads_list: Sequence[int], ctx: Ctx, specs: Sequence[str] = E2E_SP
     shapes = {"input_ids": ids.shape, "attention_mask": ids.shape}
     fp32 = tensorc.lower(tensorc.import_onnx(path, input_shapes=shapes), "cleanup")
     ort_emb = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    # programs per (spec, path), and the quantized model's own oracle: the reference interpreter
-    # (dequantize, then matmul), which tells kernel error from quantization error
-    progs: dict[tuple[str, str], object] = {("fp32", "f32"): fp32}
+    # (program, compile options) per (spec, path), and the quantized model's own oracle: the
+    # reference interpreter (dequantize, then matmul), which tells kernel error from quantization error
+    progs: dict[tuple[str, str], tuple] = {("fp32", "f32"): (fp32, {})}
+    lut_count = {}
     qref, notes = {}, {}
     records = []
     fp32_ref = next(iter(tensorc.compile(fp32, target="reference")(**feeds).values()))
@@ -679,16 +629,18 @@ def run_e2e(threads_list: Sequence[int], ctx: Ctx, specs: Sequence[str] = E2E_SP
                         "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
                         "note": "reference interpreter (dequantize, then matmul) vs fp32 reference: accuracy only"})
         ctx.log(e2e_row(records[-1]))
-        progs[(spec, "fused")] = qprog
-        try:
-            progs[(spec, "lut")] = lut_program(qprog, ctx.lut_passes)
-        except Unavailable as e:
-            notes[(spec, "lut")] = str(e)
+        progs[(spec, "fused")] = (qprog, {})
+        # the LUT path as a user gets it (`lut=True`), or through --lut-passes; either way count
+        # how many of the quantized matmuls the passes turned into lut.mpgemm
+        low = tensorc.lower(qprog, ctx.lut_passes or LUT_PIPELINE)
+        lut_count[spec] = (sum(op.name == "lut.mpgemm" for op in low.module.walk()),
+                           sum(op.name == "tg.matmul_nbits" for op in qprog.module.walk()))
+        progs[(spec, "lut")] = (low, {}) if ctx.lut_passes else (qprog, {"lut": True})
     for threads in threads_list:
         exes = {}
-        for key, prog in progs.items():
+        for key, (prog, options) in progs.items():
             try:
-                exes[key] = _compile(prog, threads)
+                exes[key] = _compile(prog, threads, **options)
             except Unavailable as e:
                 notes[key] = str(e)
         outs = {key: next(iter(e(**feeds).values())) for key, e in exes.items()}
@@ -708,6 +660,8 @@ def run_e2e(threads_list: Sequence[int], ctx: Ctx, specs: Sequence[str] = E2E_SP
                            cosine_min=float(cos.min()))
                 if spec in qref:
                     rec["cosine_vs_quantized_reference"] = float(_cosines(outs[key], qref[spec]).min())
+                if how == "lut":
+                    rec["lut_matmuls"], rec["quantized_matmuls"] = lut_count[spec]
             else:
                 rec.update(median_us=None, note=notes.get(key, "not run"))
             records.append(rec)
@@ -847,7 +801,8 @@ def markdown(records: list[dict]) -> str:
             cq = "" if r.get("cosine_vs_quantized_reference") is None else f"{r['cosine_vs_quantized_reference']:.5f}"
             if r.get("median_us") is None and r.get("cosine_mean") is None:
                 med = "n/a: " + r.get("note", "")[:80]
-            out.append(f"| {r['spec']} | {r['path']} | {r['threads'] or ''} | {med} | {f32} | {sp} | {cm} | {cmin} "
+            how = r["path"] + (f" ({r['lut_matmuls']}/{r['quantized_matmuls']} matmuls)" if "lut_matmuls" in r else "")
+            out.append(f"| {r['spec']} | {how} | {r['threads'] or ''} | {med} | {f32} | {sp} | {cm} | {cmin} "
                        f"| {cq} |")
     return "\n".join(out)
 
@@ -902,8 +857,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--turn-ms", type=float, default=TURN_S * 1e3, metavar="MS",
                    help=f"minimum work per turn; the pause before a turn is a third of it (default {TURN_S * 1e3:g})")
     p.add_argument("--llc-mib", type=float, default=None, help="last-level cache size (default: read from sysfs)")
-    p.add_argument("--lut-passes", default=LUT_PASSES, metavar="PIPELINE",
-                   help=f"passes that turn tg.matmul_nbits into lut ops (default: {LUT_PASSES})")
+    p.add_argument("--lut-passes", default=None, metavar="PIPELINE",
+                   help="passes that turn tg.matmul_nbits into lut ops (default: the backend's, what "
+                        "tensorc.compile(..., lut=True) runs)")
     args = p.parse_args(list(argv) if argv is not None else None)
     if args.report:
         try:
