@@ -50,6 +50,7 @@ from tensorc.dialects.cpu import ParallelCallOp, ViewOp
 
 ALIGN = 64
 PLANNERS = ("min-peak", "greedy")
+BEAM_WORK = 32000  # beam width x calls
 
 
 def nbytes(t: B.MemRefType) -> int:
@@ -271,7 +272,9 @@ def plan_min_peak(cg: CallGraph, greedy: ArenaPlan, time_limit: float) -> tuple[
     default = g.default_order()
     orders = {"program": default}
     if cg.reorderable and g.n_ops > 1:
-        beam = min_peak_order(g)
+        # the beam costs ~width x calls x ready calls: narrower on big graphs keeps the pass to
+        # about a second (a fixed width, not a deadline, so the order does not depend on load)
+        beam = min_peak_order(g, width=max(4, min(64, BEAM_WORK // g.n_ops)))
         if beam != default:
             orders["min-peak"] = beam
     deadline = time.perf_counter() + time_limit

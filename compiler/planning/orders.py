@@ -28,9 +28,10 @@ def min_peak_order(graph: Graph, width: int = 64) -> list[int]:
     n_uses = [len(t.consumers) for t in tensors]
     pred_mask = [sum(1 << p for p in preds[i]) for i in range(n)]
 
-    # state: (peak, mem, tiebreak, mask, live{tensor: remaining uses}, ready tuple, order tuple)
+    # state: (peak, mem, tiebreak, mask, live{tensor: remaining uses}, ready tuple, order)
+    # the order is a linked list (last op, rest): extending a state is O(1), not O(steps)
     start_ready = tuple(i for i in range(n) if not preds[i])
-    beam = [(0, 0, 0, 0, {}, start_ready, ())]
+    beam = [(0, 0, 0, 0, {}, start_ready, None)]
     for _ in range(n):
         best: dict[int, tuple] = {}
         for peak, mem, _tb, mask, live, ready, order in beam:
@@ -68,9 +69,13 @@ def min_peak_order(graph: Graph, width: int = 64) -> list[int]:
                 for s in succs[op]:
                     if pred_mask[s] & ~new_mask == 0:
                         new_ready.append(s)
-                best[new_mask] = (new_peak, new_mem, op, new_mask, new_live, tuple(new_ready), order + (op,))
+                best[new_mask] = (new_peak, new_mem, op, new_mask, new_live, tuple(new_ready), (op, order))
         beam = heapq.nsmallest(width, best.values(), key=lambda s: (s[0], s[1], s[2]))
-    return list(min(beam, key=lambda s: s[0])[6])
+    out, node = [], min(beam, key=lambda s: s[0])[6]
+    while node is not None:
+        out.append(node[0])
+        node = node[1]
+    return out[::-1]
 
 
 def best_spill_free_order(graph: Graph, width: int = 64) -> tuple[list[int], int]:
