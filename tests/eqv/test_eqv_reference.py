@@ -45,13 +45,12 @@ def test_wigner_D_is_a_representation_and_3j_invariant(rng):
     np.testing.assert_allclose(np.einsum("ijk,ai,bj,ck->abc", C, *Ds), C, atol=1e-12)
 
 
-# ---- against e3nn ------------------------------------------------------------------------
-e3nn = pytest.importorskip("e3nn", reason="e3nn is an optional extra (pip install --no-deps e3nn opt_einsum opt-einsum-fx)")
+# ---- against e3nn (each test skips when e3nn, part of the torch extra, is not installed) ----
 
 
 def test_wigner_3j_matches_e3nn_L6():
-    import torch
-    from e3nn import o3
+    torch = pytest.importorskip("torch")
+    o3 = pytest.importorskip("e3nn.o3")
 
     worst = 0.0
     for l1 in range(7):
@@ -64,8 +63,8 @@ def test_wigner_3j_matches_e3nn_L6():
 
 @pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
 def test_spherical_harmonics_match_e3nn(normalization, rng):
-    import torch
-    from e3nn import o3
+    torch = pytest.importorskip("torch")
+    o3 = pytest.importorskip("e3nn.o3")
 
     v = rng.standard_normal((20, 3))
     for normalize in (True, False):
@@ -89,8 +88,8 @@ def _e3nn_case(tp, rng):
 
 
 def test_cg_tp_matches_e3nn_L6(rng):
-    import torch
-    from e3nn import o3
+    torch = pytest.importorskip("torch")
+    o3 = pytest.importorskip("e3nn.o3")
 
     torch.set_default_dtype(torch.float64)
     try:
@@ -106,7 +105,7 @@ def test_cg_tp_matches_e3nn_L6(rng):
 
 
 def test_full_tp_layout_matches_e3nn():
-    from e3nn import o3
+    o3 = pytest.importorskip("e3nn.o3")
 
     from tensorc.eqv.builder import full_tp_instructions
 

@@ -163,7 +163,10 @@ def as_leaf_ops(model: Any):
     names = {id(m): n for n, m in model.named_modules()} if isinstance(model, torch.nn.Module) else {}
 
     def name_of(m) -> str:
-        return names.get(id(m)) or f"<{type(m).__name__} made in forward>"
+        n = names.get(id(m))
+        if n is None:  # e.g. the SphericalHarmonics that o3.spherical_harmonics makes per call
+            return f"<{type(m).__name__} made in forward>"
+        return n or "<the exported module>"
 
     def config(m, make) -> str:
         cached = m.__dict__.get("_tensorc_e3nn_config")
