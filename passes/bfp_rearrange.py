@@ -2,7 +2,7 @@
 
     -p 'bfp-rearrange{score=weight-norm block=16}'
     -p 'bfp-rearrange{score=static block=16}'
-    -p 'bfp-rearrange{score=calibration format=bfp12 block=16 samples="calib.npz"}'
+    -p 'bfp-rearrange{score=calibration format=bfp12 block=16 samples="calib.npz" halves=true}'
 
 Outlier channels of K set the shared exponent of every block they sit in and
 flush their neighbours to zero. For every attention site (attention_match) and
@@ -44,10 +44,16 @@ Scores:
   model. Candidates: the weight-norm and static sorts, the sort by RMS of k over the
   samples, and "isolate" (outliers first, their block topped up with the
   channels that matter least to the logits, E[q^2]E[k^2], then the rest by
-  RMS). For each KV head the pass keeps the candidate that raises the SQNR of
-  the logits Q·K̂ᵀ (K quantized to `format`/`block`) the most, and no
-  permutation where none raises it by at least `min-gain` dB. On the
-  calibration samples it is therefore never worse than no permutation.
+  RMS). Per KV head, a candidate is kept only if it raises the SQNR of the
+  logits Q·K̂ᵀ (K quantized to `format`/`block`) on all the samples (by at
+  least `min-gain` dB) *and* on each of two disjoint halves of them (even- and
+  odd-numbered samples; with a single sample, even and odd query positions);
+  of those, the largest gain on all samples wins; else no permutation
+  (`select_candidate`). A gain seen on one half only is indistinguishable
+  from selection noise: requiring both is requiring the mean gain to exceed
+  half the difference between the halves. `halves=false` drops the halves
+  check. On the calibration samples the result is never worse than no
+  permutation.
 
 When the block is at least the head size (one block per head), a permutation
 inside the block changes nothing: the pass leaves such sites alone.
@@ -80,6 +86,7 @@ from tensorc.dialects import dtypes
 from tensorc.dialects.tg import ConstantOp, WeightOp
 from tensorc.dialects.tg.nn import MatMulOp
 from tensorc.quant import quantize, sqnr_db
+from tensorc.quant.metrics import SQNR_CAP_DB
 
 from .attention_match import (
     NotAttention,
@@ -252,16 +259,123 @@ def _lead_view(x: np.ndarray, lead: tuple, tail: int = 2) -> np.ndarray:
     return x.reshape((-1,) + x.shape[-tail:])
 
 
-class Calibration:
-    """Q and K (as the scores op sees them) of every site on the sample inputs."""
+def _db(sig: float, noise: float) -> float:
+    """sqnr_db from summed powers (same conventions: the cap for zero noise or zero signal)."""
+    if noise == 0:
+        return SQNR_CAP_DB
+    if sig == 0:
+        return -SQNR_CAP_DB
+    return float(np.clip(10.0 * np.log10(sig / noise), -SQNR_CAP_DB, SQNR_CAP_DB))
 
-    def __init__(self, site: Site, q: np.ndarray, k: np.ndarray):
+
+def sample_of_lead(site: Site, n: int) -> np.ndarray | None:
+    """[L]: the calibration sample (index along axis 0 of the inputs) that each lead index of the
+    site's scores reads, or None when that cannot be told.
+
+    A row of a projection output Y [..., C] is numbered in Y's leading shape; its sample is taken as
+    its coordinate along an axis of that shape of size n, or, for rows flattened to [n·T], as
+    row // T (samples major). A mapping is accepted only if, under it, every lead index reads Q rows
+    and K rows of one and the same sample: attention never mixes samples, so a wrong guess shows.
+    """
+    if n < 2:
+        return None
+    lead = tuple(site.lead_shape)
+    L = int(np.prod(lead))
+
+    def rows(lab: np.ndarray, proj: Projection) -> np.ndarray:
+        lab = np.broadcast_to(lab, lead + lab.shape[-2:]).reshape(L, -1)
+        return (np.abs(lab) - 1) // proj.n
+
+    k_lab = site.k.labels
+    if site.op.name == "tg.attention":  # K [B, Hkv, T, D]: one copy per query head, as the scores see it
+        hq, hk = dtypes.shape_of(site.q_value.type)[1], dtypes.shape_of(site.k_value.type)[1]
+        k_lab = np.repeat(k_lab, hq // hk, axis=1)
+    q_rows, k_rows = rows(site.q.labels, site.q.proj), rows(k_lab, site.k.proj)
+
+    def mappings(proj: Projection):
+        shape = tuple(dtypes.shape_of(proj.value.type)[:-1])
+        total = int(np.prod(shape))
+        if total % n == 0:
+            yield lambda r: r // (total // n)
+        for axis, size in enumerate(shape):
+            if size == n and axis > 0:
+                yield lambda r, axis=axis: np.unravel_index(r, shape)[axis]
+
+    for fq in mappings(site.q.proj):
+        sq = fq(q_rows)
+        if not (sq == sq[:, :1]).all():
+            continue
+        for fk in mappings(site.k.proj):
+            if (fk(k_rows) == sq[:, :1]).all():
+                return sq[:, 0]
+    return None
+
+
+def split_halves(site: Site, n_samples: int, num_queries: int) -> tuple[np.ndarray | None, str]:
+    """The two halves of a site's calibration rows: [L, S] of 0/1, and how they were made.
+
+    By sample when the samples can be told apart (even-numbered samples in half 0, odd in half 1);
+    otherwise (one sample, or a layout without a sample axis) by query position (even / odd), a
+    weaker check: both halves then share the keys. (None, "none") when neither is possible.
+    """
+    L = int(np.prod(site.lead_shape))
+    heads = site.k_head_of_lead
+    sample = sample_of_lead(site, n_samples)
+    if sample is not None:
+        half = sample % 2
+        if all({0, 1} <= set(half[heads == g].tolist()) for g in range(site.num_kv_heads)):
+            return np.repeat(half[:, None], num_queries, axis=1), "samples"
+    if num_queries >= 2:
+        return np.broadcast_to(np.arange(num_queries) % 2, (L, num_queries)).copy(), "queries"
+    return None, "none"
+
+
+def select_candidate(base: tuple, scores: dict[str, tuple], min_gain: float = 0.0,
+                     halves: bool = True) -> tuple[str, dict[str, tuple], str | None]:
+    """The calibration rule: which candidate permutation to keep for one KV head.
+
+    base and scores[name] are logits SQNRs in dB as (whole, half 0, half 1). A candidate is
+    eligible if it raises the SQNR on the whole by more than 0 and by at least min_gain, and (with
+    halves) on each half separately; of the eligible ones the largest gain on the whole wins.
+    No eligible candidate: "none" (keep the identity). Returns (choice, gains by name as
+    (whole, half 0, half 1) dB, why "none" or None).
+    """
+    gains = {name: tuple(float(x - b) for x, b in zip(v, base)) for name, v in scores.items()}
+    raise_all = {n: g for n, g in gains.items() if g[0] > 0}
+    big = {n: g for n, g in raise_all.items() if g[0] >= min_gain}
+    ok = {n: g for n, g in big.items() if not halves or (g[1] > 0 and g[2] > 0)}
+    if ok:
+        return max(ok, key=lambda n: ok[n][0]), gains, None
+    if not raise_all:
+        why = "no candidate raises logits SQNR on the samples"
+    elif not big:
+        best = max(raise_all, key=lambda n: raise_all[n][0])
+        why = f"best gain {raise_all[best][0]:.4f} dB ({best}) < min-gain {min_gain:g}"
+    else:
+        best = max(big, key=lambda n: big[n][0])
+        g = big[best]
+        why = (f"no candidate raises logits SQNR on both halves of the calibration data (best on all: {best}, "
+               f"{g[0]:+.4f} dB; halves {g[1]:+.4f} / {g[2]:+.4f} dB)")
+    return "none", gains, why
+
+
+class Calibration:
+    """Q and K (as the scores op sees them) of every site on the sample inputs.
+
+    `half` [L, S] (0 or 1, or None) splits the (lead index, query) rows of the logits into the two
+    halves the selection rule checks separately; `split` says how ("samples" or "queries").
+    """
+
+    def __init__(self, site: Site, q: np.ndarray, k: np.ndarray, half: np.ndarray | None = None,
+                 split: str = "none"):
         self.site = site
         if site.op.name == "tg.attention":
             hq, hk = q.shape[1], k.shape[1]
             k = np.swapaxes(np.repeat(k, hq // hk, axis=1), -1, -2)
         self.q = _lead_view(q.astype(np.float32), site.lead_shape)  # [L, S, D]
         self.k = _lead_view(k.astype(np.float32), site.lead_shape)  # [L, D, T]
+        self.half = half
+        self.split = split
 
     def q_power(self) -> np.ndarray:
         """[Hkv, D]: mean q^2 per channel position over the query heads of each KV head."""
@@ -290,6 +404,24 @@ class Calibration:
         ref = np.matmul(self.q[sel].astype(np.float64), self.k[sel].astype(np.float64))
         kq = quantize(k, fmt, axis=-2).astype(np.float64)
         return sqnr_db(ref, np.matmul(q, kq))
+
+    def logits_sqnr_split(self, g: int, perm: np.ndarray, fmt) -> tuple[float, float, float]:
+        """(whole, half 0, half 1): logits_sqnr over all rows and over each half of them (self.half).
+
+        The whole is the same number as logits_sqnr (signal and noise powers summed over all rows)."""
+        s = self.site
+        sel = s.k_head_of_lead == g
+        q64 = self.q[sel].astype(np.float64)
+        ref = np.matmul(q64, self.k[sel].astype(np.float64))  # [Lg, S, T]
+        kq = quantize(self.k[sel][:, perm, :], fmt, axis=-2).astype(np.float64)
+        err = ref - np.matmul(q64[..., perm], kq)
+        sig = np.sum(ref * ref, axis=-1)  # [Lg, S]
+        noise = np.sum(err * err, axis=-1)
+        whole = _db(sig.sum(), noise.sum())
+        if self.half is None:
+            return whole, whole, whole
+        h = self.half[sel]
+        return whole, _db(sig[h == 0].sum(), noise[h == 0].sum()), _db(sig[h == 1].sum(), noise[h == 1].sum())
 
     def channel_sqnr(self, g: int, perm: np.ndarray, fmt) -> float:
         """Mean over channels of the per-channel SQNR of K (dB)."""
@@ -393,6 +525,7 @@ class BfpRearrange(ModulePass):
     samples: str = ""
     rope: str = "auto"
     min_gain: float = 0.0
+    halves: bool = True
     tol: float = 1e-5
     seed: int = 0
     report: bool = False
@@ -498,20 +631,19 @@ class BfpRearrange(ModulePass):
                 perm = options[self.score]
                 row.update(action=self.score, perm=perm.tolist())
             else:
-                base = cal.logits_sqnr(g, ident, fmt)
-                best, best_db = "none", base
-                for name, perm in options.items():
-                    db = cal.logits_sqnr(g, perm, fmt)
-                    if db > best_db:
-                        best, best_db = name, db
-                if best != "none" and best_db - base < self.min_gain:
-                    best, best_db = "none", base
+                base = cal.logits_sqnr_split(g, ident, fmt)
+                measured = {name: cal.logits_sqnr_split(g, perm, fmt) for name, perm in options.items()}
+                best, gains, why = select_candidate(base, measured, self.min_gain, self.halves)
                 perm = options[best] if best != "none" else ident
-                row.update(action=best, perm=perm.tolist(), logits_sqnr_before=base, logits_sqnr_after=best_db,
+                after = measured[best] if best != "none" else base
+                row.update(action=best, perm=perm.tolist(), logits_sqnr_before=base[0], logits_sqnr_after=after[0],
+                           split=cal.split if self.halves else "none",
+                           logits_sqnr_halves_before=list(base[1:]), logits_sqnr_halves_after=list(after[1:]),
+                           gains_db=gains,
                            k_channel_sqnr_before=cal.channel_sqnr(g, ident, fmt),
                            k_channel_sqnr_after=cal.channel_sqnr(g, perm, fmt))
-                if best == "none":
-                    row["reason"] = "no candidate raises logits SQNR on the samples"
+                if why:
+                    row["reason"] = why
             perms.append(perm)
             rows.append(row)
         return perms, rows
@@ -617,9 +749,24 @@ class BfpRearrange(ModulePass):
         for s in sites:
             wanted |= {s.q_value, s.k_value, s.q.proj.x, s.k.proj.x}
         got = capture(main, [vals[a] for a in args], store, wanted)
-        calib = {s.index: Calibration(s, got[s.q_value], got[s.k_value]) for s in sites}
+        n_samples = _sample_count(vals[a] for a in args)
+        calib = {}
+        for s in sites:
+            cal = Calibration(s, got[s.q_value], got[s.k_value])
+            if self.halves:
+                cal.half, cal.split = split_halves(s, n_samples, cal.q.shape[1])
+                if cal.half is None:
+                    raise PassError(f"bfp-rearrange: cannot split the calibration data of site {s.index} '{s.name}' "
+                                    f"in two halves (one sample, one query); give more samples or halves=false")
+            calib[s.index] = cal
         xs = {v: got[v] for s in sites for v in (s.q.proj.x, s.k.proj.x)}
         return calib, xs
+
+
+def _sample_count(arrays) -> int:
+    """The number of calibration samples: the common length of axis 0 of every input (0 if none)."""
+    sizes = {np.shape(a)[0] if np.ndim(a) else 0 for a in arrays}
+    return sizes.pop() if len(sizes) == 1 else 0
 
 
 def _print_report(rows: list[dict]) -> None:
@@ -631,7 +778,10 @@ def _print_report(rows: list[dict]) -> None:
         if r.get("layout") in ("pairs", "tables"):
             text += f" (RoPE {r['layout']})"
         if "logits_sqnr_before" in r:
-            text += f", logits SQNR {r['logits_sqnr_before']:.2f} -> {r['logits_sqnr_after']:.2f} dB"
+            text += f", logits SQNR {r['logits_sqnr_before']:.3f} -> {r['logits_sqnr_after']:.3f} dB"
+            if r.get("split") not in (None, "none"):
+                (a0, b0), (a1, b1) = r["logits_sqnr_halves_before"], r["logits_sqnr_halves_after"]
+                text += f" (halves by {r['split']}: {a1 - a0:+.3f} / {b1 - b0:+.3f} dB)"
         if "k_channel_sqnr_before" in r:
             text += f", K channel SQNR {r['k_channel_sqnr_before']:.2f} -> {r['k_channel_sqnr_after']:.2f} dB"
         if "qk_rel_change" in r:
@@ -645,4 +795,4 @@ def _print_report(rows: list[dict]) -> None:
 
 
 __all__ = ["BfpRearrange", "use_samples", "last_report", "Layout", "order_sorted", "order_isolated", "Calibration",
-           "SCORES"]
+           "SCORES", "select_candidate", "split_halves", "sample_of_lead"]

@@ -5,7 +5,8 @@
 Models:
 
 Rearrangements (`rearrange`): none, weight-norm (the paper's W_k row norms),
-static (E[k²] from W_k, b_k and the preceding norm's γ, β), calibration.
+static (E[k²] from W_k, b_k and the preceding norm's γ, β), calibration (the pass's
+default rule: a candidate must raise logits SQNR on all calibration samples and on both halves).
 
 * ``minilm``: the trained all-MiniLM-L6-v2 (6 layers, 12 heads, head_dim 32) on
   the eight real sentences of tools/models/minilm.py; calibration for
@@ -45,7 +46,10 @@ interleaved rounds).
 
 JSON: a list of records {model, format, block, rearrange, k_channel_sqnr_db,
 logits_sqnr_db, zeroed_frac, cosine, cosine_min, bits_per_elem, qk_rel_change,
-heads_permuted, heads_total, target} (llvm-cpu records add variant,
+heads_permuted, heads_total, target} (calibration records below head_dim add calibration_split:
+how bfp-rearrange split its samples in halves, and heads_rejected_by_halves: heads left unpermuted
+because every candidate that raised logits SQNR on all calibration samples lost on one half;
+llvm-cpu records add variant,
 kcache_bytes, f32_copies_bytes, arena_bytes, latency_ms, latency_ms_min).
 """
 
@@ -260,6 +264,7 @@ def bench_model(model: Model, log, llvm: bool = False, llvm_repeat: int = 30) ->
                 with bfp_rearrange.use_samples(model.calib_inputs):
                     prog = tensorc.lower(model.prog, f"bfp-rearrange{{score=calibration {spec}}}")
                 cap = capture_sites(prog, model.eval_inputs, model.output)
+                calib_rows = bfp_rearrange.last_report()
             if len(cap.sites) != len(base_cap.sites):
                 raise RuntimeError(f"{model.name} {mode}: {len(cap.sites)} attention sites after rearranging, "
                                    f"{len(base_cap.sites)} before")
@@ -275,6 +280,9 @@ def bench_model(model: Model, log, llvm: bool = False, llvm_repeat: int = 30) ->
                        **m, cosine=cmean, cosine_min=cmin, bits_per_elem=fmt.bits_per_element(),
                        qk_rel_change=qk_change(base_cap, cap), heads_permuted=permuted,
                        heads_total=sum(s.num_kv_heads for s in base_cap.sites), seconds=round(time.perf_counter() - t0, 2))
+            if mode == "calibration" and block < head_dim:
+                rec.update(calibration_split=sorted({r.get("split", "none") for r in calib_rows}),
+                           heads_rejected_by_halves=sum("both halves" in r.get("reason", "") for r in calib_rows))
             records.append(rec)
             log(f"  {family}_{block:<4} {mode:<12} K ch {m['k_channel_sqnr_db']:6.2f} dB  logits {m['logits_sqnr_db']:6.2f} dB  "
                 f"zeroed {m['zeroed_frac']:.3f}  cos {cmean:.5f} (min {cmin:.5f})  {fmt.bits_per_element():.3f} b/e  "

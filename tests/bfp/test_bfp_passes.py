@@ -169,6 +169,9 @@ def test_calibration_never_lowers_logits_sqnr_on_its_samples(model, name, tmp_pa
     rows = bfp_rearrange.last_report()
     assert rows and all(r["logits_sqnr_after"] >= r["logits_sqnr_before"] for r in rows)
     assert any(r["action"] != "none" for r in rows)
+    assert {r["split"] for r in rows} == {"samples" if name == "bert" else "queries"}  # rope: one sample
+    for r in rows:  # and on each half
+        assert all(a >= b for a, b in zip(r["logits_sqnr_halves_after"], r["logits_sqnr_halves_before"]))
     tensorc.lower(prog, f"bfp-rearrange{{score=calibration block=8 samples=\"{path}\" min-gain=100.0}}")
     assert all(r["action"] == "none" for r in bfp_rearrange.last_report())
 
@@ -243,3 +246,121 @@ def test_input_norm_and_static_score(model, name, kind):
         n = np.random.default_rng(0).standard_normal((40000, W.shape[0]))
         k = (n * norm.gamma + norm.beta) @ W + b
         np.testing.assert_allclose(scores ** 2, np.mean(k * k, axis=0)[site.k_cols], rtol=0.05)
+
+
+# ---------------------------------------------------------------------------
+# the calibration rule: a candidate must raise logits SQNR on all samples and on both halves
+# ---------------------------------------------------------------------------
+def test_select_candidate_rule():
+    base = (20.0, 19.0, 21.0)
+    # wins on the whole and on half 0 only: identity kept, and the reason says why
+    best, gains, why = bfp_rearrange.select_candidate(base, {"a": (20.3, 19.8, 20.9)})
+    assert best == "none" and "both halves" in why
+    assert gains["a"] == pytest.approx((0.3, 0.8, -0.1))
+    # the same without the halves check: the old rule, best on the whole
+    assert bfp_rearrange.select_candidate(base, {"a": (20.3, 19.8, 20.9)}, halves=False)[0] == "a"
+    # the largest gain on the whole among those that win on both halves
+    cands = {"a": (20.5, 20.4, 20.95), "b": (20.2, 19.1, 21.3), "c": (20.1, 19.2, 21.05)}
+    assert bfp_rearrange.select_candidate(base, cands)[0] == "b"
+    assert bfp_rearrange.select_candidate(base, cands, halves=False)[0] == "a"
+    # min-gain applies to the whole; nothing raises it -> none
+    best, _, why = bfp_rearrange.select_candidate(base, cands, min_gain=0.6)
+    assert best == "none" and "min-gain" in why
+    best, _, why = bfp_rearrange.select_candidate(base, {"a": (20.0, 19.5, 20.5), "b": (19.0, 20.0, 22.0)})
+    assert best == "none" and why == "no candidate raises logits SQNR on the samples"  # a: equal is not a raise
+
+
+class _FakeSite:
+    """What Calibration reads of a site: one KV head, lead = [sample]."""
+
+    def __init__(self, samples, D):
+        self.lead_shape = (samples,)
+        self.k_head_of_lead = np.zeros(samples, np.int64)
+        self.num_kv_heads, self.head_dim = 1, D
+
+        class op:
+            name = "tg.matmul"
+
+        self.op = op
+
+
+def test_calibration_halves_one_sided_gain_keeps_identity():
+    """Sample 0: outlier channels 0 and 8 sit in both blocks of 8; moving 8 into block 0 frees block 1.
+    Sample 1: outlier channel 1, and Q weighs channels 9..15: the same move (1 <-> 8) flushes them.
+    The move raises logits SQNR on both samples together and on sample 0, lowers it on sample 1:
+    the identity is kept."""
+    from tensorc.passes.bfp_rearrange import Calibration, select_candidate
+
+    rng = np.random.default_rng(3)
+    D, S, T = 16, 24, 24
+    fmt = parse_format("bfp12_8")
+    q = rng.standard_normal((2, S, D)).astype(np.float32)
+    k = rng.standard_normal((2, D, T)).astype(np.float32)
+    k[0, [0, 8]] *= 40.0  # outliers that Q hardly reads: what matters is the rest of their blocks
+    q[0, :, [0, 8]] *= 0.02
+    k[1, 1] *= 40.0
+    q[1, :, 1] *= 0.02
+    q[1, :, 9:] *= 6.0
+    q[0] *= 10.0  # sample 0 carries most of the logits' power, so it decides the whole
+    cal = Calibration(_FakeSite(2, D), q, k, half=np.repeat(np.array([[0], [1]]), S, axis=1), split="samples")
+    ident = np.arange(D)
+    move = np.array([0, 8, 2, 3, 4, 5, 6, 7, 1, 9, 10, 11, 12, 13, 14, 15])
+    base, moved = cal.logits_sqnr_split(0, ident, fmt), cal.logits_sqnr_split(0, move, fmt)
+
+    def oracle(perm, lead):  # straight from the definition, on the chosen samples
+        qq, kk = q[lead].astype(np.float64), k[lead].astype(np.float64)
+        kq = quantize(k[lead][:, perm, :], fmt, axis=-2).astype(np.float64)
+        return sqnr_db(qq @ kk, qq[..., perm] @ kq)
+
+    for perm, got in ((ident, base), (move, moved)):
+        np.testing.assert_allclose(got, [oracle(perm, [0, 1]), oracle(perm, [0]), oracle(perm, [1])], rtol=1e-12)
+        assert got[0] == pytest.approx(cal.logits_sqnr(0, perm, fmt), rel=1e-12)
+    gain = np.subtract(moved, base)
+    assert gain[0] > 0 and gain[1] > 0 and gain[2] < 0, gain  # the case this test is about
+    assert select_candidate(base, {"move": moved})[0] == "none"
+    assert select_candidate(base, {"move": moved}, halves=False)[0] == "move"
+
+
+def test_calibration_splits_by_sample(model):
+    """tiny BERT (2 calibration samples, lead [B, H]): halves are the two samples; each row's halves
+    are the logits SQNR of that sample alone; a kept candidate raises all three."""
+    from tensorc.passes.bfp_rearrange import Calibration, sample_of_lead
+
+    prog, _, calib = model("bert")
+    sites = find_sites(prog.module, prog.weights)
+    for s in sites:
+        assert sample_of_lead(s, 2).tolist() == [0] * 4 + [1] * 4
+        assert sample_of_lead(s, 3) is None  # no axis of 3: the mapping is not guessed
+    with bfp_rearrange.use_samples(calib):
+        tensorc.lower(prog, "bfp-rearrange{score=calibration block=8}")
+    rows = bfp_rearrange.last_report()
+    assert {r["split"] for r in rows} == {"samples"}
+    got = capture(prog.main, _args(prog, calib), prog.weights, {v for s in sites for v in (s.q_value, s.k_value)})
+    fmt = parse_format("bfp12_8")
+    for r in rows:
+        s = sites[r["site"]]
+        cal = Calibration(s, got[s.q_value], got[s.k_value])
+        lead = np.nonzero(s.k_head_of_lead == r["kv_head"])[0]
+        for half, sel in ((0, lead[lead < 4]), (1, lead[lead >= 4])):
+            q, k = cal.q[sel].astype(np.float64), cal.k[sel].astype(np.float64)
+            want = sqnr_db(q @ k, q @ quantize(cal.k[sel], fmt, axis=-2).astype(np.float64))
+            assert r["logits_sqnr_halves_before"][half] == pytest.approx(want, rel=1e-9)
+        if r["action"] != "none":
+            assert min(r["gains_db"][r["action"]]) > 0
+            assert all(a > b for a, b in zip(r["logits_sqnr_halves_after"], r["logits_sqnr_halves_before"]))
+    assert any(r["action"] == "none" and "both halves" in r.get("reason", "") for r in rows)
+    # without the halves check the best on all samples is kept wherever it raises it
+    with bfp_rearrange.use_samples(calib):
+        tensorc.lower(prog, "bfp-rearrange{score=calibration block=8 halves=false}")
+    loose = bfp_rearrange.last_report()
+    assert sum(r["action"] != "none" for r in loose) > sum(r["action"] != "none" for r in rows)
+
+
+def test_calibration_one_sample_one_query(tmp_path):
+    """No halves to compare (one sample, one query): an error naming the site, unless halves=false."""
+    prog, _, calib = bfp_models.onnx_attention(tmp_path, S=1)
+    with bfp_rearrange.use_samples(calib), pytest.raises(PassError, match="cannot split the calibration data of site 0"):
+        tensorc.lower(prog, "bfp-rearrange{score=calibration block=2}")
+    with bfp_rearrange.use_samples(calib):
+        tensorc.lower(prog, "bfp-rearrange{score=calibration block=2 halves=false}")
+    assert {r["split"] for r in bfp_rearrange.last_report()} == {"none"}
