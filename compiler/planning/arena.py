@@ -30,7 +30,7 @@ class ArenaResult:
     offsets: list[int]
     size: int
     bound: int  # the most bytes live at one position: no placement is smaller
-    method: str  # "greedy <order>/<fit>" or "exact (ILP)"
+    method: str  # "greedy by <order> (<fit> fit)" or "exact (ILP)"
     timed_out: bool = False  # the ILP search stopped at the time limit above the bound
 
     @property
@@ -52,7 +52,7 @@ def place_arena(buffers: list[tuple[int, int, int]], align: int = 1, time_limit:
             offsets, _ = packing.greedy(items, None, order, fit)
             size = packing.arena_size(items, offsets)
             if best is None or size < best[1]:
-                best = (offsets, size, f"greedy {order}/{fit}")
+                best = (offsets, size, f"greedy by {order} ({fit} fit)")
     steps = max(it.end for it in items) + 1
     load = [0] * (steps + 1)
     for it in items:

@@ -138,7 +138,7 @@ def _minilm():
         pytest.skip(f"MiniLM not available: {e}")
 
 
-@pytest.mark.parametrize("name", ["mlp", "convnet", "transformer", "squeezenet", "inception_v1", "minilm"])
+@pytest.mark.parametrize("name", ["mlp", "convnet", "transformer", "squeezenet", "inception_v1", "resnet50", "minilm"])
 def test_never_larger_than_greedy_and_checked(name):
     if name == "minilm":
         model, shapes = _minilm()
@@ -153,6 +153,8 @@ def test_never_larger_than_greedy_and_checked(name):
     assert not _arena_overlaps(min_peak)
     if name == "minilm":  # the value projection moves after the score softmax: V and the scores never coexist
         assert m_size < 0.95 * g_size, (m_size, g_size)
+    if name == "resnet50":  # a new order and exact placement down to its peak of live bytes
+        assert m_size < 0.9 * g_size and _calls(min_peak) != _calls(greedy), (m_size, g_size)
 
     # the plan itself, replayed by the planning checker on the call graph
     module = low.module.clone()
