@@ -21,7 +21,8 @@ from tensorc.pipeline import run_passes
 from tensorc.planning.checker import PlanCheckError, check_plan
 from tensorc.planning.plan import Interval, Plan
 
-BEFORE_PLAN = "lower-eqv,canonicalize,fold-shapes,fold-constants,cse,dce,bfp-expand,convert-tg-to-loops"
+# the llvm-cpu pipeline up to (not including) plan-memory
+BEFORE_PLAN = pipeline.NAMED_PIPELINES["llvm-cpu"].split(",plan-memory")[0]
 RNG = np.random.default_rng(7)
 
 
