@@ -104,13 +104,14 @@ def precompute(kb, ins, outs, op) -> None:
     vc = _vt(cty, e)
     vf = _vt(F32, e)
 
-    def act(mi, kk: SSAValue | int, valid=None):
-        """a[m, k] in the compute type (0 past K)."""
+    def act(mi, kk):
+        """a[m, k] in the compute type (k an index value or int)."""
         kk = kb.idx(kk) if isinstance(kk, int) else kk
         v = kb.load(a, [mi, kk])
         return kb.op(arith.ExtSIOp(v, I32)) if integer else v
 
     def quad(mi, j, count: int):
+        """a[m, 4j : 4j+4] (the last `4 - count` zero: past K)."""
         k0 = kb.mul(j, 4) if not isinstance(j, int) else 4 * j
         out = []
         for t in range(4):
