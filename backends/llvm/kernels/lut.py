@@ -356,13 +356,17 @@ def _prologue(kb, tables, outs, d: _Dims):
     elem = tables.type.element_type
     integer = isinstance(elem, B.IntegerType)
     ssum = outs[1]
-    if d.form == "half":
+    if d.form == "half":  # T[2q+1] = H[q], T[14-2q] = -H[q]: one shuffle of (H, -H) per group
         full = outs[2]
-        with kb.loops([d.m, d.k4, 8]) as (mi, j, q):
-            h = kb.load(tables, [mi, j, q])
-            neg = kb.op(arith.SubiOp(kb.const(0, elem), h)) if integer else kb.op(arith.NegfOp(h))
-            kb.store(h, full, [mi, j, kb.add(kb.mul(q, 2), 1)])
-            kb.store(neg, full, [mi, j, kb.sub(kb.idx(14), kb.mul(q, 2))])
+        v8, v16 = _vt(elem, 8), _vt(elem, 16)
+        mask = [0] * 16
+        for q in range(8):
+            mask[2 * q + 1], mask[14 - 2 * q] = q, 8 + q
+        with kb.loops([d.m, d.k4]) as (mi, j):
+            h = kb.vload(tables, [mi, j, kb.idx(0)], v8)
+            neg = kb.op(arith.SubiOp(kb.vconst(0, v8), h)) if integer else kb.op(arith.NegfOp(h))
+            t = kb.op(vector.ShuffleOp(h, neg, B.DenseArrayBase.from_list(I64, mask), result_type=v16))
+            kb.vstore(t, full, [mi, j, kb.idx(0)])
         tables = full
     per = d.bsz // 4
     with kb.loops([d.m, d.nb]) as (mi, bi):
