@@ -36,6 +36,8 @@ def summary_attr(result) -> B.DictionaryAttr:
         "m_p": i64(b.m_p),
         "steps": i64(len(plan.order)),
     }
+    if getattr(result, "lower_bound", None) is not None:
+        entries["traffic_lower_bound"] = i64(result.lower_bound.bytes)
     base = result.best_baseline()
     if base is not None:
         entries["baseline"] = B.StringAttr(base.plan.method)
