@@ -126,8 +126,9 @@ class Workspace:
 
 class Emitter:
     def __init__(self, fn: func.FuncOp, weights, config: LTCConfig, capacity: int, *, in_names, out_names,
-                 fuse: bool = True):
+                 fuse: bool = True, epilogue: str = "array"):
         self.fn = fn
+        self.epilogue = epilogue  # lut.mpgemm's epilogue: "array" (lmma.dq) or "vector" (lmma + vdq)
         self.weights = weights
         self.cfg = config
         self.capacity = capacity

@@ -100,9 +100,15 @@ def plan_memory(core: Program, capacity: int, *, time_limit: float = 10.0, plan:
 
 def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: int | None = None,
                 time_limit: float = 10.0, plan: str = "cosma", fuse: bool = True, table_type: str = "i8",
-                dump_dir=None) -> LTCCompiled:
+                epilogue: str = "array", dump_dir=None) -> LTCCompiled:
+    """`epilogue`: where lut.mpgemm's dequantizing epilogue runs — "array" (lmma.dq: in the arrays'
+    output stage) or "vector" (lmma writes per-block accumulators, vdq reads them back)."""
     from tensorc.planning.graph import Graph
 
+    from .lut_kernel import EPILOGUES
+
+    if epilogue not in EPILOGUES:
+        raise BackendError(f"ltc: epilogue '{epilogue}' is not one of {', '.join(EPILOGUES)}")
     cfg = config or LTCConfig()
     core, host, info = prepare_program(prog, table_type=table_type, dump_dir=dump_dir)
     if workspace is None:
@@ -123,7 +129,8 @@ def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: in
         os.makedirs(dump_dir, exist_ok=True)
         with open(os.path.join(dump_dir, "3-planned.mlir"), "w") as f:
             f.write(print_module(core.module))
-    em = Emitter(core.main, core.weights, cfg, capacity, in_names=in_names, out_names=out_names, fuse=fuse)
+    em = Emitter(core.main, core.weights, cfg, capacity, in_names=in_names, out_names=out_names, fuse=fuse,
+                 epilogue=epilogue)
     b = em.run()
 
     # the stream goes through the ltc dialect: what is encoded is what the dialect holds
@@ -159,6 +166,7 @@ def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: in
                           for op in host.main.body.block.ops if op.name.startswith("tg.")
                           and op.name not in ("tg.weight", "tg.constant")] if host else [],
         "fused_precomputes": em.fused,
+        "epilogue": epilogue,
     }
     program = b.build(meta)
     program.instrs = instrs

@@ -18,10 +18,10 @@ class LTCExecutable(Executable):
     target = "ltc"
 
     def __init__(self, prog: Program, config=None, workspace=None, time_limit: float = 10.0, plan: str = "cosma",
-                 fuse: bool = True, functional: bool = True, **_):
+                 fuse: bool = True, functional: bool = True, epilogue: str = "array", **_):
         super().__init__(prog.signature)
         self.compiled = compile_ltc(prog, config=config, workspace=workspace, time_limit=time_limit, plan=plan,
-                                    fuse=fuse)
+                                    fuse=fuse, epilogue=epilogue)
         self.program = self.compiled.program
         self.functional = functional
         self.last_report: dict | None = None

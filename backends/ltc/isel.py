@@ -2,7 +2,7 @@
 
 - `lut.precompute` → `pre` (fused into the vector instruction before it when the producer's last
   instruction wrote exactly the activations and `fuse_producer` allows it);
-  `lut.mpgemm` → the tiled lmma/vdq loop of lut_kernel.py.
+  `lut.mpgemm` → the tiled lmma.dq loop of lut_kernel.py (lmma + vdq with the vector epilogue).
 - Element-wise ops with numpy broadcasting → `vbin`/`vun`/`vsa` over 2-D slices: the output's
   leading dims are merged where every operand's strides allow, the last dim stays the columns
   (so a producer's single instruction covers [M, K] and a precompute can fuse into it), a
@@ -417,7 +417,8 @@ def _mpgemm(em: Emitter, op, where: str) -> None:
     cfg = em.cfg
     free = em.ws.end - em.ws.base
     tiling = lut_kernel.choose_tiling(m, n, k, bits=bits, group=group, act_group=ag, budget=free,
-                                      tile_m=cfg.tile_m, tile_n=cfg.tile_n, arrays=cfg.arrays, where=where)
+                                      tile_m=cfg.tile_m, tile_n=cfg.tile_n, arrays=cfg.arrays, where=where,
+                                      epilogue=em.epilogue)
     pname = pv.owner.weight_name if isinstance(pv.owner, WeightOp) else f"__planes_{id(pv)}"
     key = f"{pname}@{tiling.n_chunk}x{tiling.k_chunk}"
     if key not in em.consts:
@@ -433,4 +434,4 @@ def _mpgemm(em: Emitter, op, where: str) -> None:
     lut_kernel.emit_mpgemm(em, tables=tables.addr, tscales=tsc.addr, y=y.addr, m=m, planes_dram=em.consts[key],
                            offsets=em.tile_offsets[key], scales_dram=s_dram, zeros_dram=z_dram, n=n, k=k, bits=bits,
                            group=group, act_group=ag, form=form, ttype=tables.dt, tiling=tiling, ws=em.ws,
-                           origin=where)
+                           origin=where, epilogue=em.epilogue)

@@ -6,12 +6,16 @@ packed bit-planes, scales and zero points — streams from DRAM through the work
 
     for each N chunk:      dma.ld scales, zeros of the chunk → SZ[c % 2]
       for each K chunk:    dma.ld the weight tile (all bit-planes) → W[t % 2]
-        for each M chunk:  lmma tables × W → ACC[u % 2], SUMS[u % 2];  vdq ACC → y (+=)
+        for each M chunk:  lmma.dq tables × W, scales → y (+=)                      (epilogue="array")
+                           lmma tables × W → ACC[u % 2], SUMS[u % 2];  vdq → y (+=)  (epilogue="vector")
 
 so every weight byte is read from DRAM exactly once (the loop over M is innermost, the tables
-stay put), and the alternating buffers let the scoreboard run the next tile's DMA and lmma
-while the vector unit dequantizes the previous one (double buffering). K chunks run in increasing
-order and `vdq` continues y's sum, so y is bit-identical to lut.mpgemm's block order (docs/lut.md §2).
+stay put), and the alternating buffers let the scoreboard run the next tile's DMA under this
+tile's lmma (and, with the vector epilogue, the vector unit dequantize one tile while the arrays
+compute the next). `lmma.dq` (the default) applies the scales in the arrays' output stage, so the
+per-block accumulators never go through the scratchpad; `vdq` reads them back from it. K chunks
+run in increasing order and both continue y's sum, so y is bit-identical to lut.mpgemm's block
+order (docs/lut.md §2) either way.
 
 Weights are stored pre-tiled: the planes of each (N chunk, K chunk) tile are one contiguous
 block [bits, rows, bytes] (docs/ltc.md, "Compiler"), so a tile is one dense DMA; K chunks start
@@ -48,16 +52,24 @@ class MpTiling:
         return (self.n_chunk, self.k_chunk)
 
 
-def tile_buffers(m_chunk: int, n_chunk: int, k_chunk: int, *, bits: int, block: int, ncols: int) -> list[int]:
-    """Workspace buffers of one mpgemm, in allocation order (each pair double-buffered)."""
+EPILOGUES = ("array", "vector")
+
+
+def tile_buffers(m_chunk: int, n_chunk: int, k_chunk: int, *, bits: int, block: int, ncols: int,
+                 epilogue: str = "array") -> list[int]:
+    """Workspace buffers of one mpgemm, in allocation order (each pair double-buffered): weight
+    tiles, scales and zero points, and for the vector epilogue the accumulators and sums."""
     nbk = k_chunk // block
     w = bits * n_chunk * ((k_chunk // 4 + 1) // 2)
-    return [w, w, n_chunk * ncols * 4, n_chunk * ncols * 4, n_chunk * ncols * 4, n_chunk * ncols * 4,
-            nbk * m_chunk * n_chunk * 4, nbk * m_chunk * n_chunk * 4, m_chunk * nbk * 4, m_chunk * nbk * 4]
+    bufs = [w, w, n_chunk * ncols * 4, n_chunk * ncols * 4, n_chunk * ncols * 4, n_chunk * ncols * 4]
+    if epilogue == "vector":
+        bufs += [nbk * m_chunk * n_chunk * 4, nbk * m_chunk * n_chunk * 4, m_chunk * nbk * 4, m_chunk * nbk * 4]
+    return bufs
 
 
 def choose_tiling(m: int, n: int, k: int, *, bits: int, group: int, act_group: int, budget: int,
-                  tile_m: int = 2, tile_n: int = 64, arrays: int = 4, where: str = "lut.mpgemm") -> MpTiling:
+                  tile_m: int = 2, tile_n: int = 64, arrays: int = 4, where: str = "lut.mpgemm",
+                  epilogue: str = "array") -> MpTiling:
     """The tiling whose buffers fit `budget` bytes. Preference: N chunks that keep every array busy
     (the arrays split an lmma's N tiles), then all M rows in one lmma (fewer instructions; the
     weights are read once either way: M is the innermost loop), then tiles of up to 2^19 weights (long enough to hide each instruction's
@@ -81,7 +93,8 @@ def choose_tiling(m: int, n: int, k: int, *, bits: int, group: int, act_group: i
             for kc in ks:
                 if kc > 65535:
                     continue
-                foot = sum(_al(b) for b in tile_buffers(mc, nc, kc, bits=bits, block=blk, ncols=ncols))
+                foot = sum(_al(b) for b in tile_buffers(mc, nc, kc, bits=bits, block=blk, ncols=ncols,
+                                                        epilogue=epilogue))
                 if foot > budget:
                     continue
                 nt = -(-nc // tile_n)
@@ -118,7 +131,7 @@ def packed_plane_bytes(bits: int, n: int, k: int) -> int:
 
 def emit_mpgemm(em, *, tables: int, tscales: int, y: int, m: int, planes_dram: int, offsets: dict,
                 scales_dram: int, zeros_dram: int, n: int, k: int, bits: int, group: int, act_group: int,
-                form: str, ttype: str, tiling: MpTiling, ws, origin: str) -> None:
+                form: str, ttype: str, tiling: MpTiling, ws, origin: str, epilogue: str = "array") -> None:
     """Emit one lut.mpgemm with `em` (the Emitter: dma/emit helpers) into workspace `ws`."""
     b = em.b
     blk = L.block_size(group, act_group)
@@ -130,11 +143,14 @@ def emit_mpgemm(em, *, tables: int, tscales: int, y: int, m: int, planes_dram: i
     sdiv, tdiv = group // blk, act_group // blk
     acc_type = "f32" if ttype == "f16" else "i32"
     mc, nc, kc = tiling.m_chunk, tiling.n_chunk, tiling.k_chunk
-    sizes = tile_buffers(mc, nc, kc, bits=bits, block=blk, ncols=ncols)
+    sizes = tile_buffers(mc, nc, kc, bits=bits, block=blk, ncols=ncols, epilogue=epilogue)
     base = ws.alloc(sum(_al(s) for s in sizes))  # one block: the tiling was sized for it
     addrs = [base + sum(_al(s) for s in sizes[:i]) for i in range(len(sizes))]
-    W0, W1, S0, Z0, S1, Z1, A0, A1, U0, U1 = addrs
-    W, SZ, ACC, SUMS = (W0, W1), ((S0, Z0), (S1, Z1)), (A0, A1), (U0, U1)
+    W0, W1, S0, Z0, S1, Z1 = addrs[:6]
+    W, SZ = (W0, W1), ((S0, Z0), (S1, Z1))
+    if epilogue == "vector":
+        A0, A1, U0, U1 = addrs[6:]
+        ACC, SUMS = (A0, A1), (U0, U1)
     t = u = 0
     for ni, n0 in enumerate(range(0, n, nc)):
         nr = min(nc, n - n0)
@@ -150,14 +166,17 @@ def emit_mpgemm(em, *, tables: int, tscales: int, y: int, m: int, planes_dram: i
             beta0 = k0 // blk
             for m0 in range(0, m, mc):
                 mr = min(mc, m - m0)
+                look = dict(tab=tables + m0 * tab_row + (k0 // 4) * e * tsz, tab_stride=tab_row, table_type=ttype,
+                            form=form, w=wb, w_row=kb, w_plane=nr * kb, bits=bits, m=mr, n=nr, k=kr, block=blk)
+                scale = dict(scales=s_buf + (beta0 // sdiv) * 4, zeros=z_buf + (beta0 // sdiv) * 4,
+                             s_stride=ncols * 4, s_div=sdiv, s_phase=beta0 % sdiv,
+                             ts=tscales + m0 * nag * 4 + (beta0 // tdiv) * 4, ts_stride=nag * 4, t_div=tdiv,
+                             t_phase=beta0 % tdiv, y=em.ref(y + (m0 * n + n0) * 4, n * 4, "f32"), accum=ki > 0)
+                if epilogue == "array":
+                    em.emit(origin, b.lmma_dq, **look, **scale)
+                    continue
                 accb, sb = ACC[u % 2], SUMS[u % 2]
                 u += 1
-                em.emit(origin, b.lmma, tab=tables + m0 * tab_row + (k0 // 4) * e * tsz, tab_stride=tab_row,
-                        table_type=ttype, form=form, w=wb, w_row=kb, w_plane=nr * kb, bits=bits, m=mr, n=nr,
-                        k=kr, block=blk, acc=accb, sums=sb)
+                em.emit(origin, b.lmma, **look, acc=accb, sums=sb)
                 em.emit(origin, b.dequant, acc=accb, sums=sb, m=mr, n=nr, nb=kr // blk, bits=bits, form=form,
-                        scales=s_buf + (beta0 // sdiv) * 4, zeros=z_buf + (beta0 // sdiv) * 4,
-                        s_stride=ncols * 4, s_div=sdiv, s_phase=beta0 % sdiv,
-                        ts=tscales + m0 * nag * 4 + (beta0 // tdiv) * 4, ts_stride=nag * 4, t_div=tdiv,
-                        t_phase=beta0 % tdiv, y=em.ref(y + (m0 * n + n0) * 4, n * 4, "f32"), accum=ki > 0,
-                        acc_type=acc_type)
+                        acc_type=acc_type, **scale)

@@ -102,7 +102,7 @@ def disassemble(prog: LTCProgram, data: bool = False, offsets: bool = True) -> s
     """The program as assembly text. data=False elides segment bytes (the listing then documents the
     program but does not assemble); data=True includes them as base64 (exact round trip)."""
     out = [f"# tensorc LUT Tensor Core program: {len(prog.instrs)} instructions, "
-           f"{int(sum(i.spec.words for i in prog.instrs))} words, ISA {isa.ISA_VERSION}",
+           f"{int(sum(i.spec.words for i in prog.instrs))} words, ISA {isa.stream_version(prog.instrs)}",
            f".ltc spad={prog.spad_bytes} dram={prog.dram_bytes}"]
     if prog.meta:
         out.append(".meta " + json.dumps(prog.meta, sort_keys=True, separators=(",", ":")))

@@ -209,6 +209,19 @@ class ProgramBuilder:
                          w_plane=w_plane, bits=bits, m=m, n=n, k=k, block=block, acc=acc, sums=sums,
                          accum=int(accum))
 
+    def lmma_dq(self, *, tab: int, tab_stride: int, table_type: str, form: str, w: int, w_row: int, w_plane: int,
+                bits: int, m: int, n: int, k: int, block: int, scales: int, zeros: int, s_stride: int, ts: int,
+                ts_stride: int, y: Ref | int, s_div: int = 1, s_phase: int = 0, t_div: int = 1, t_phase: int = 0,
+                accum: bool = False) -> isa.Instr:
+        """y[m, n] (+)= Σ_b f32(s·ts)·R_b over the K range's blocks: lmma + dequant in one instruction,
+        the blocks' accumulators kept in the array (no acc/sums in the scratchpad). Operands as for
+        lmma (tables, planes) and dequant (scales, zeros, table scales, y, divisors and phases)."""
+        ya, ys = (y.addr, y.stride) if isinstance(y, Ref) else (y, n * 4)
+        return self.emit("lmma.dq", tab=tab, tab_stride=tab_stride, ttype=table_type, form=form, bits=bits, w=w,
+                         w_row=w_row, m=m, w_plane=w_plane, n=n, k=k, accum=int(accum), block=block,
+                         scales=scales, zeros=zeros, s_stride=s_stride, s_div=s_div, s_phase=s_phase, ts=ts,
+                         ts_stride=ts_stride, t_div=t_div, t_phase=t_phase, y=ya, y_stride=ys)
+
     def dequant(self, *, acc: int, sums: int, m: int, n: int, nb: int, bits: int, form: str, scales: int,
                 zeros: int, s_stride: int, ts: int, ts_stride: int, y: Ref | int, s_div: int = 1,
                 s_phase: int = 0, t_div: int = 1, t_phase: int = 0, accum: bool = False,

@@ -1,7 +1,7 @@
 """Example LUT Tensor Core programs from the command line: a random quantized linear layer.
 
     python -m tensorc.ltc.examples linear --m 64 --k 4096 --n 4096 --bits 2 -o gemm.ltc \
-        [--group 128] [--act-group 64] [--form half] [--table-type i16] [--ternary] \
+        [--group 128] [--act-group 64] [--form half] [--table-type i16] [--ternary] [--epilogue array|vector] \
         [--save-input x.npy --save-expected y.npy]
     tensorc sim gemm.ltc --input x=x.npy --output-dir out     # out/y.npy equals y.npy bit for bit
 
@@ -36,9 +36,11 @@ def linear(args) -> int:
     x = b.input("x", (m, k), adt)
     y = b.output("y", (m, n), "f32")
     til = emit_lut_linear(b, x=x, y=y, codes=codes, scales=scales, zeros=zeros, bits=bits, group=g,
-                          act_group=args.act_group, form=args.form, table_type=args.table_type)
+                          act_group=args.act_group, form=args.form, table_type=args.table_type,
+                          epilogue=args.epilogue)
     prog = b.build({"example": "linear", "m": m, "k": k, "n": n, "bits": bits, "ternary": args.ternary,
-                    "group": g, "act_group": args.act_group, "form": args.form, "table_type": args.table_type})
+                    "group": g, "act_group": args.act_group, "form": args.form, "table_type": args.table_type,
+                    "epilogue": args.epilogue})
     prog.save(args.output)
     print(f"wrote {args.output}: {len(prog.instrs)} instructions, tiles M{til.m_chunk} N{til.n_chunk} K{til.k_chunk}")
     if args.save_input or args.save_expected:
@@ -71,6 +73,8 @@ def main(argv=None) -> int:
     q.add_argument("--act-group", type=int, default=64)
     q.add_argument("--form", default="half", choices=["unsigned", "signed", "half"])
     q.add_argument("--table-type", default="i16", choices=["i16", "i8", "f16"])
+    q.add_argument("--epilogue", default="array", choices=["array", "vector"],
+                   help="dequantizing epilogue: in the arrays (lmma.dq) or on the vector unit (lmma + vdq)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("-o", "--output", required=True)
     q.add_argument("--save-input")

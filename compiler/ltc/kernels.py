@@ -5,13 +5,14 @@ for a quantized weight W (docs/lut.md §1) onto a ProgramBuilder:
 
     for each chunk of M rows:        dma.ld x rows → X;  pre X → tables, table scales
       for each chunk of N columns:   dma.ld scales, zeros → SZ[·]
-        for each chunk of K:         dma.ld weight tile → W[t%2];  lmma → ACC[t%2];  vdq ACC[t%2] → Y[·] (+=)
+        for each chunk of K:         dma.ld weight tile → W[t%2];  lmma.dq → Y[·] (+=)
+                                     (epilogue="vector": lmma → ACC[t%2];  vdq ACC[t%2] → Y[·] (+=))
         dma.st Y[·] → y
 
-Buffers W, ACC, SZ and Y alternate between two copies (the tables too when they fit), so the
-scoreboard overlaps the next tile's DMA with this tile's lmma and the epilogue of one tile with
-the lmma of the next. K chunks run in increasing order and vdq continues y's sum, which keeps
-the result bit-identical to lut.mpgemm's block order.
+Buffers W, SZ and Y (and ACC) alternate between two copies (the tables too when they fit), so
+the scoreboard overlaps the next tile's DMA with this tile's lmma (and the vector epilogue of one
+tile with the lmma of the next). K chunks run in increasing order and lmma.dq / vdq continue y's
+sum, which keeps the result bit-identical to lut.mpgemm's block order.
 
 Weights go to DRAM pre-tiled: for each (N chunk, K chunk), its packed planes [bits, rows, bytes]
 are one contiguous block, so each tile is one dense DMA.
@@ -41,19 +42,19 @@ class LinearTiling:
     footprint: int  # scratchpad bytes
 
 
-def _buffers(m, n, k, bits, group, act_group, form, table_type, adt, mc, nc, kc, ntab) -> list[int]:
+def _buffers(m, n, k, bits, group, act_group, form, table_type, adt, mc, nc, kc, ntab, epilogue) -> list[int]:
     blk = L.block_size(group, act_group)
     asz = isa.itemsize(adt)
     nag = -(-k // act_group)
     ncols = k // group
     nbk = kc // blk
+    acc = [nbk * mc * nc * 4] * 2 + [mc * nbk * 4] * 2 if epilogue == "vector" else []
     return ([mc * k * asz] + [mc * table_row_bytes(k, form, table_type)] * ntab + [mc * nag * 4] * ntab
-            + [bits * nc * math.ceil(kc / 8)] * 2 + [nc * ncols * 4] * 4
-            + [nbk * mc * nc * 4] * 2 + [mc * nbk * 4] * 2 + [mc * nc * 4] * 2)
+            + [bits * nc * math.ceil(kc / 8)] * 2 + [nc * ncols * 4] * 4 + acc + [mc * nc * 4] * 2)
 
 
 def plan_linear(m: int, n: int, k: int, *, bits: int, group: int, act_group: int, form: str, table_type: str,
-                adt: str, budget: int, tile_n: int = 64, arrays: int = 4) -> LinearTiling:
+                adt: str, budget: int, tile_n: int = 64, arrays: int = 4, epilogue: str = "array") -> LinearTiling:
     """Chunk sizes whose buffers fit in `budget` scratchpad bytes. Preference: all M rows at once (the
     weights stream from DRAM once), double-buffered tables when M must be split, N chunks that give
     every array a tile, then the largest tiles up to 2^19 weights (big enough to hide per-instruction latencies, small enough that the
@@ -70,7 +71,8 @@ def plan_linear(m: int, n: int, k: int, *, bits: int, group: int, act_group: int
         for ntab in (1, 2) if mc < m else (1,):
             for nc in ns:
                 for kc in ks:
-                    bufs = _buffers(m, n, k, bits, group, act_group, form, table_type, adt, mc, nc, kc, ntab)
+                    bufs = _buffers(m, n, k, bits, group, act_group, form, table_type, adt, mc, nc, kc, ntab,
+                                    epilogue)
                     foot = sum(-(-b // 64) * 64 for b in bufs)
                     if foot > budget:
                         continue
@@ -133,10 +135,13 @@ def place_weight(b: ProgramBuilder, name: str, codes: np.ndarray, scales: np.nda
 def emit_lut_linear(b: ProgramBuilder, *, x: DramTensor, y: DramTensor, codes: np.ndarray, scales: np.ndarray,
                     zeros: np.ndarray, bits: int, group: int, act_group: int = 64, form: str = "half",
                     table_type: str = "i16", name: str = "w", tiling: LinearTiling | None = None,
-                    budget: int | None = None) -> LinearTiling:
+                    budget: int | None = None, epilogue: str = "array") -> LinearTiling:
     """y[M, N] (f32, DRAM) = the LUT matmul of x[M, K] (i8, f16 or f32, DRAM) with the quantized
     weight (codes, scales, zeros), exactly as lut.precompute + lut.mpgemm (f16 tables: within
-    docs/ltc.md's tolerance). Allocates its scratchpad buffers from b.spad and frees them."""
+    docs/ltc.md's tolerance). Allocates its scratchpad buffers from b.spad and frees them.
+    epilogue: "array" (lmma.dq) or "vector" (lmma + vdq through the scratchpad)."""
+    if epilogue not in ("array", "vector"):
+        raise LTCFormatError(f"emit_lut_linear: epilogue '{epilogue}' is not array or vector")
     if len(x.shape) != 2 or len(y.shape) != 2:
         raise LTCFormatError("emit_lut_linear: x and y must be 2-D")
     m, k = x.shape
@@ -151,7 +156,7 @@ def emit_lut_linear(b: ProgramBuilder, *, x: DramTensor, y: DramTensor, codes: n
         free = b.spad.size - b.spad.used() - 64 * 32
         tiling = plan_linear(m, n, k, bits=bits, group=group, act_group=act_group, form=form,
                              table_type=table_type, adt=adt, budget=budget or free, tile_n=cfg.tile_n,
-                             arrays=cfg.arrays)
+                             arrays=cfg.arrays, epilogue=epilogue)
     mc, nc, kc = tiling.m_chunk, tiling.n_chunk, tiling.k_chunk
     blk = L.block_size(group, act_group)
     wt = place_weight(b, name, codes, scales, zeros, bits=bits, group=group, form=form, n_chunk=nc, k_chunk=kc)
@@ -169,8 +174,9 @@ def emit_lut_linear(b: ProgramBuilder, *, x: DramTensor, y: DramTensor, codes: n
     TS = [a(mc * nag * 4) for _ in range(tiling.table_buffers)]
     W = [a(bits * nc * math.ceil(kc / 8)) for _ in range(2)]
     SZ = [(a(nc * ncols * 4), a(nc * ncols * 4)) for _ in range(2)]
-    ACC = [a((kc // blk) * mc * nc * 4) for _ in range(2)]
-    SUMS = [a(mc * (kc // blk) * 4) for _ in range(2)]
+    vector = epilogue == "vector"
+    ACC = [a((kc // blk) * mc * nc * 4) for _ in range(2)] if vector else []
+    SUMS = [a(mc * (kc // blk) * 4) for _ in range(2)] if vector else []
     Y = [a(mc * nc * 4) for _ in range(2)]
     t = chunk = 0
     for mi, m0 in enumerate(range(0, m, mc)):
@@ -188,16 +194,21 @@ def emit_lut_linear(b: ProgramBuilder, *, x: DramTensor, y: DramTensor, codes: n
             for ki, k0 in enumerate(range(0, k, kc)):
                 kr = min(kc, k - k0)
                 addr, rows, kb, nbytes = wt.tile(ni, ki)
-                wb, accb, sb = W[t % 2], ACC[t % 2], SUMS[t % 2]
+                wb = W[t % 2]
                 b.dma_load(spad=wb, dram=addr, row_bytes=nbytes)
-                b.lmma(tab=tab + (k0 // 4) * e * tsz, tab_stride=row, table_type=table_type, form=form, w=wb,
-                       w_row=kb, w_plane=rows * kb, bits=bits, m=mr, n=nr, k=kr, block=blk, acc=accb, sums=sb)
+                look = dict(tab=tab + (k0 // 4) * e * tsz, tab_stride=row, table_type=table_type, form=form, w=wb,
+                            w_row=kb, w_plane=rows * kb, bits=bits, m=mr, n=nr, k=kr, block=blk)
                 beta0 = k0 // blk
-                b.dequant(acc=accb, sums=sb, m=mr, n=nr, nb=kr // blk, bits=bits, form=form,
-                          scales=s_buf + (beta0 // sdiv) * 4, zeros=z_buf + (beta0 // sdiv) * 4,
-                          s_stride=ncols * 4, s_div=sdiv, s_phase=beta0 % sdiv,
-                          ts=ts + (beta0 // tdiv) * 4, ts_stride=nag * 4, t_div=tdiv, t_phase=beta0 % tdiv,
-                          y=Ref(yb, nr * 4, "f32"), accum=ki > 0, acc_type=acc_type)
+                scale = dict(scales=s_buf + (beta0 // sdiv) * 4, zeros=z_buf + (beta0 // sdiv) * 4,
+                             s_stride=ncols * 4, s_div=sdiv, s_phase=beta0 % sdiv,
+                             ts=ts + (beta0 // tdiv) * 4, ts_stride=nag * 4, t_div=tdiv, t_phase=beta0 % tdiv,
+                             y=Ref(yb, nr * 4, "f32"), accum=ki > 0)
+                if vector:
+                    b.lmma(**look, acc=ACC[t % 2], sums=SUMS[t % 2])
+                    b.dequant(acc=ACC[t % 2], sums=SUMS[t % 2], m=mr, n=nr, nb=kr // blk, bits=bits, form=form,
+                              acc_type=acc_type, **scale)
+                else:
+                    b.lmma_dq(**look, **scale)
                 t += 1
             b.dma_store(dram=y.addr + (m0 * n + n0) * 4, spad=yb, rows=mr, row_bytes=nr * 4, dram_stride=n * 4)
             chunk += 1

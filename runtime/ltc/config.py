@@ -30,6 +30,9 @@ class LTCConfig:
     tile_k: int = _p(4, "array tile depth K in activations (a multiple of 4: K/4 lookups summed per cycle)")
     arrays: int = _p(4, "LMMA arrays working in parallel on different N tiles")
     lmma_latency: int = _p(8, "pipeline fill + drain of one lmma instruction", "cycles")
+    dq_lanes: int = _p(64, "f32 lanes of each array's dequantizing output stage (lmma.dq): outputs it "
+                           "scales and adds per cycle")
+    dq_latency: int = _p(4, "extra latency of lmma.dq's output stage (R, two f32 multiplies, one add)", "cycles")
     # ---- table precompute unit
     pre_groups_per_cycle: int = _p(4, "table groups (4 activations each) the precompute unit builds per cycle")
     pre_latency: int = _p(4, "precompute pipeline latency", "cycles")
@@ -110,7 +113,7 @@ class LTCConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_MAY_BE_ZERO = {"lmma_latency", "pre_latency", "vec_latency", "dram_latency_ns", "static_mw"} | {
+_MAY_BE_ZERO = {"lmma_latency", "dq_latency", "pre_latency", "vec_latency", "dram_latency_ns", "static_mw"} | {
     f.name for f in fields(LTCConfig) if f.name.startswith("e_")}
 
 

@@ -7,6 +7,8 @@ cycles (its throughput cost), and its results are visible `latency` cycles after
 - pre:  ceil(M · K4 / pre_groups_per_cycle) (×2 for i8 tables: the group max, then the scaling).
 - lmma: ceil(M / tile_m) · ceil(ceil(N / tile_n) / arrays) · ceil(K / tile_k) · bits — one
         bit-plane of one tile per array per cycle; padding rows/columns cost like real ones.
+        lmma.dq: the same per block, or the output stage's ceil(tile_m · tile_n / dq_lanes) cycles
+        per block if longer; latency + dq_latency.
 - vec:  passes · rows · ceil(cols / vec_lanes), passes per operation in `VEC_PASSES`; vdq does
         2 passes per block; vmm does min(M·N·ceil(K/L), M·K·ceil(N/L)) cycles (L lanes).
 - a fused pre adds max(0, its table cycles at vec_lanes/4 groups per cycle − the vector op's
@@ -116,21 +118,36 @@ def cost_of(ins: Instr, cfg: LTCConfig, en: Energy) -> Cost:
     if op == "pre":
         occ = pre_table_cycles(cfg, ins, cfg.pre_groups_per_cycle)
         return Cost("pre", occ, cfg.pre_latency, pre_energy(ins, en), pre_cycles=occ)
-    if op == "lmma":
+    if op in ("lmma", "lmma.dq"):
         m, n, k, bits, tt = g("m"), g("n"), g("k"), g("bits"), g("ttype")
         mt, nt, kt = _ceil(m, cfg.tile_m), _ceil(n, cfg.tile_n), _ceil(k, cfg.tile_k)
-        occ = mt * _ceil(nt, cfg.arrays) * kt * bits
+        nb = k // g("block")
         lookups = mt * nt * kt * bits * cfg.tile_m * cfg.tile_n * (cfg.tile_k // 4)
         e_entry = FORM_ENTRIES[g("form")] * isa.itemsize(tt)
-        nb = k // g("block")
         # weight-stationary per (n-tile, k-tile): its weight bits are read once, every m-tile's table
-        # entries stream past them; accumulators written once per block (read too when accumulating)
+        # entries stream past them
         w_bytes = nt * kt * cfg.tile_n * cfg.tile_k * bits / 8
         t_bytes = nt * kt * mt * cfg.tile_m * (cfg.tile_k // 4) * e_entry
-        a_bytes = (nb * m * n + m * nb) * 4 * (2 if g("accum") else 1)
-        energy = {"lmma": lookups * (en.lookup(tt) + en.accumulate(tt)) + m * (k // 4) * en.accumulate(tt),
-                  "sram": (w_bytes + t_bytes + a_bytes) * sram}
-        return Cost("lmma", occ, cfg.lmma_latency, energy, plane_macs=m * n * k * bits)
+        energy = {"lmma": lookups * (en.lookup(tt) + en.accumulate(tt)) + m * (k // 4) * en.accumulate(tt)}
+        if op == "lmma":
+            occ = mt * _ceil(nt, cfg.arrays) * kt * bits
+            # accumulators and sums written once per block (read too when accumulating)
+            a_bytes = (nb * m * n + m * nb) * 4 * (2 if g("accum") else 1)
+            energy["sram"] = (w_bytes + t_bytes + a_bytes) * sram
+            return Cost("lmma", occ, cfg.lmma_latency, energy, plane_macs=m * n * k * bits)
+        # lmma.dq: each tile's block ends in the output stage (tile_m·tile_n outputs at dq_lanes per
+        # cycle) while the next block's lookups run; a block costs the longer of the two
+        block_cycles = max(_ceil(g("block"), cfg.tile_k) * bits, _ceil(cfg.tile_m * cfg.tile_n, cfg.dq_lanes))
+        occ = mt * _ceil(nt, cfg.arrays) * nb * block_cycles
+        # the stage reads each column's scale and zero point once per scale column (all m-tiles of a
+        # weight-stationary tile share them) and each row's table scales once per n-tile; y stays in
+        # the array's output buffer across the K range and is written once (read first with accum)
+        scols = isa._cols(nb, g("s_div"), g("s_phase"))
+        tcols = isa._cols(nb, g("t_div"), g("t_phase"))
+        p_bytes = 2 * n * scols * 4 + nt * m * tcols * 4 + m * n * 4 * (2 if g("accum") else 1)
+        energy["sram"] = (w_bytes + t_bytes + p_bytes) * sram
+        energy["epilogue"] = nb * m * n * _vec_pj("vdq", en)  # vdq's arithmetic, in the array
+        return Cost("lmma", occ, cfg.lmma_latency + cfg.dq_latency, energy, plane_macs=m * n * k * bits)
     # vector unit
     if op == "vdq":
         m, n, nb = g("m"), g("n"), g("nb")

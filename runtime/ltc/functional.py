@@ -12,6 +12,8 @@ Numerics (docs/ltc.md §3 states them as the machine's contract):
   included — then stores i32 (wrapping, as an adder would) or f32 (one rounding per block).
 - `vdq` is lut.mpgemm's epilogue bit for bit: R in f64 (exact on the integer path), rounded to
   f32; y = y + f32(s·ts)·R, one f32 rounding per product and per sum, blocks in increasing order.
+- `lmma.dq` is `lmma` followed by `vdq` with the accumulators and sums kept out of the scratchpad:
+  the same values (i32 wrapping, f32 for f16 tables), the same epilogue, so the same bits.
 - vector ops compute in f32 (transcendentals in f64, rounded once); integer stores round half
   to even and saturate (NaN stores 0).
 """
@@ -238,6 +240,9 @@ def execute(ins: Instr, mem: Memory, counters: Counters) -> None:
     if op == "lmma":
         _lmma(ins, mem, counters)
         return
+    if op == "lmma.dq":
+        _lmma_dq(ins, mem, counters)
+        return
     if op == "vdq":
         _vdq(ins, mem)
         return
@@ -313,7 +318,8 @@ def _softmax(ins: Instr, x: np.ndarray) -> np.ndarray:
     return _f32(e / e.sum(axis=1, keepdims=True))
 
 
-def _lmma(ins: Instr, mem: Memory, counters: Counters) -> None:
+def _lookups(ins: Instr, mem: Memory) -> tuple[np.ndarray, np.ndarray]:
+    """The exact per-block sums of an lmma / lmma.dq: acc [NB, M, N], sums [M, NB] (int64)."""
     g = ins.__getitem__
     m, n, k, bits, form, tt = g("m"), g("n"), g("k"), g("bits"), g("form"), g("ttype")
     e = FORM_ENTRIES[form]
@@ -322,7 +328,13 @@ def _lmma(ins: Instr, mem: Memory, counters: Counters) -> None:
     wbytes = (k4 + 1) // 2
     idx = np.stack([unpack_planes(mem.view("spad", g("w") + i * g("w_plane"), n, wbytes, np.uint8, g("w_row")), k4)
                     for i in range(bits)])
-    acc, sums = lmma(tab, idx, form, g("block"))
+    return lmma(tab, idx, form, g("block"))
+
+
+def _lmma(ins: Instr, mem: Memory, counters: Counters) -> None:
+    g = ins.__getitem__
+    m, n, k, tt = g("m"), g("n"), g("k"), g("ttype")
+    acc, sums = _lookups(ins, mem)
     nb = k // g("block")
     acc_v = mem.flat("spad", g("acc"), nb * m * n, np.int32 if tt != "f16" else np.float32).reshape(nb, m, n)
     sums_v = mem.flat("spad", g("sums"), m * nb, np.int32 if tt != "f16" else np.float32).reshape(m, nb)
@@ -340,12 +352,33 @@ def _lmma(ins: Instr, mem: Memory, counters: Counters) -> None:
         sums_v[...] = _wrap32(sums, counters)
 
 
+def _lmma_dq(ins: Instr, mem: Memory, counters: Counters) -> None:
+    """lmma then vdq without the scratchpad in between: each block's accumulators and sums are what
+    lmma would store (i32, wrapping; f32 for f16 tables), and the epilogue is vdq's, in block order."""
+    acc, sums = _lookups(ins, mem)
+    if ins["ttype"] == "f16":
+        acc, sums = _grid_to_f32(acc), _grid_to_f32(sums)
+    else:
+        acc, sums = _wrap32(acc, counters), _wrap32(sums, counters)
+    _epilogue(ins, mem, acc, sums)
+
+
 def _vdq(ins: Instr, mem: Memory) -> None:
     g = ins.__getitem__
-    m, n, nb, bits, form = g("m"), g("n"), g("nb"), g("bits"), g("form")
+    m, n, nb = g("m"), g("n"), g("nb")
     at = np.int32 if g("acct") == "i32" else np.float32
     acc = mem.flat("spad", g("acc"), nb * m * n, at).reshape(nb, m, n)
     sums = mem.flat("spad", g("sums"), m * nb, at).reshape(m, nb)
+    _epilogue(ins, mem, acc, sums)
+
+
+def _epilogue(ins: Instr, mem: Memory, acc: np.ndarray, sums: np.ndarray) -> None:
+    """lut.mpgemm's epilogue (docs/lut.md §2) on acc [NB, M, N] and sums [M, NB]: for b in order,
+    R in f64 (exact on the integer path) rounded to f32, y = y + f32(s·ts)·R with one f32 rounding
+    per product and per sum; y from 0.0, or from its value in the scratchpad with accum."""
+    g = ins.__getitem__
+    m, n, bits, form = g("m"), g("n"), g("bits"), g("form")
+    nb = acc.shape[0]
     scols = isa._cols(nb, g("s_div"), g("s_phase"))
     tcols = isa._cols(nb, g("t_div"), g("t_phase"))
     scales = mem.view("spad", g("scales"), n, scols, np.float32, g("s_stride"))

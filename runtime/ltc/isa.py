@@ -27,7 +27,8 @@ import numpy as np
 
 from .errors import LTCFormatError
 
-ISA_VERSION = 1
+#: 2 added `lmma.dq`; a version-1 stream is a valid version-2 stream (opcodes are never reused)
+ISA_VERSION = 2
 WORD_BITS = 64
 OPCODE_BITS = 8
 SADDR_BITS = 24
@@ -103,6 +104,7 @@ class OpSpec:
     doc: str
     layout: tuple[Placed, ...] = field(default=(), compare=False)
     words: int = field(default=1, compare=False)
+    since: int = 1  # the ISA version that introduced the instruction
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -196,6 +198,34 @@ _OP_LIST = [
         F("sums", "saddr", "block sums S [M, K/block] (same type): byte address"),
         F("accum", "flag", "1: add to the accumulators and sums already there", default=0),
     ), "Table-lookup matrix multiply over a batch of array tiles (lut.mpgemm's integer part)."),
+    OpSpec("lmma.dq", 0x31, "lmma", (
+        # ordered so that first fit packs 7 words with no gaps worth a word
+        F("tab", "saddr", "tables of the K range: scratchpad byte address of row 0, group 0"),
+        F("tab_stride", "stride", "tables: bytes between rows"),
+        F("ttype", "enum", "table entry type", names=TTYPES),
+        F("form", "enum", "table form", names=FORMS),
+        F("bits", "u", "bit-planes (weight bits; ternary = 2)", 4, lo=1, hi=8),
+        F("w", "saddr", "weight planes: byte address of plane 0, row 0 (two 4-bit indices a byte)"),
+        F("w_row", "stride", "weight planes: bytes between rows n"),
+        F("m", "u", "rows M", 16, lo=1),
+        F("w_plane", "stride", "weight planes: bytes between bit-planes"),
+        F("n", "u", "output columns N (weight rows)", 16, lo=1),
+        F("k", "u", "K (multiple of `block`)", 16, lo=4),
+        F("accum", "flag", "1: add to y (continuing the block sum), 0: start from 0.0", default=0),
+        F("block", "u", "activations per block: one scale and table-scale column each (multiple of 4)", 16, lo=4),
+        F("scales", "saddr", "group scales f32 [N, ·]: byte address"),
+        F("zeros", "saddr", "zero points f32 [N, ·], same layout as the scales: byte address"),
+        F("s_stride", "stride", "scales and zeros: bytes between rows"),
+        F("s_div", "u", "blocks per scale column (G / block)", 16, lo=1, default=1),
+        F("s_phase", "u", "scale column of block b is (b + s_phase) // s_div", 16, default=0),
+        F("ts", "saddr", "table scales f32 [M, ·]: byte address"),
+        F("ts_stride", "stride", "table scales: bytes between rows"),
+        F("t_div", "u", "blocks per table-scale column (act_group / block)", 16, lo=1, default=1),
+        F("t_phase", "u", "table-scale column of block b is (b + t_phase) // t_div", 16, default=0),
+        F("y", "saddr", "output f32 [M, N]: byte address"),
+        F("y_stride", "stride", "output: bytes between rows"),
+    ), "Table-lookup matrix multiply with the dequantizing epilogue in the array's output stage: "
+       "y (+)= Σ_b (s·ts)·R_b, each block's accumulators kept in the array.", since=2),
     OpSpec("vdq", 0x40, "vec", (
         F("acc", "saddr", "accumulators [NB, M, N]: byte address"),
         F("sums", "saddr", "block sums [M, NB]: byte address"),
@@ -279,7 +309,7 @@ def _finish(spec: OpSpec) -> OpSpec:
     layout, words = _place(spec.fields)
     names = [f.name for f in spec.fields]
     assert len(set(names)) == len(names), spec.name
-    return OpSpec(spec.name, spec.code, spec.unit, spec.fields, spec.doc, layout, words)
+    return OpSpec(spec.name, spec.code, spec.unit, spec.fields, spec.doc, layout, words, spec.since)
 
 
 OPS: dict[str, OpSpec] = {s.name: _finish(s) for s in _OP_LIST}
@@ -452,12 +482,21 @@ def _reserved_masks(spec: OpSpec) -> list[int]:
 _RESERVED = {name: _reserved_masks(s) for name, s in OPS.items()}
 
 
-def decode_one(words, offset: int) -> Instr:
-    """Decode the instruction starting at word `offset` of `words` (a sequence of ints)."""
+def stream_version(instrs: Iterable[Instr]) -> int:
+    """The lowest ISA version that has every instruction of a stream (what a file records)."""
+    return max((ins.spec.since for ins in instrs), default=1)
+
+
+def decode_one(words, offset: int, version: int = ISA_VERSION) -> Instr:
+    """Decode the instruction starting at word `offset` of `words` (a sequence of ints), as ISA
+    `version` defines it."""
     code = int(words[offset]) & 0xFF
     spec = BY_CODE.get(code)
     if spec is None:
         raise LTCFormatError(f"word {offset}: unknown opcode 0x{code:02x}")
+    if spec.since > version:
+        raise LTCFormatError(f"word {offset}: opcode 0x{code:02x} ({spec.name}) is not in ISA version {version} "
+                             f"(it came with version {spec.since})")
     left = len(words) - offset
     if left < spec.words:
         raise LTCFormatError(f"word {offset}: truncated {spec.name} instruction "
@@ -488,13 +527,13 @@ def decode_one(words, offset: int) -> Instr:
     return Instr(spec, tuple(values))
 
 
-def decode_all(words) -> list[tuple[int, Instr]]:
+def decode_all(words, version: int = ISA_VERSION) -> list[tuple[int, Instr]]:
     """[(word offset, instruction)] for a whole stream; LTCFormatError names the bad word."""
     out = []
     i = 0
     n = len(words)
     while i < n:
-        ins = decode_one(words, i)
+        ins = decode_one(words, i, version)
         out.append((i, ins))
         i += ins.spec.words
     return out
@@ -550,6 +589,27 @@ class _Check:
             self.fail(f"{what} rows overlap (stride {stride} < {row_bytes} bytes per row)")
 
 
+def _epilogue_regions(c: _Check, m: int, n: int, nb: int) -> tuple[tuple[Region, ...], Region]:
+    """The dequantizing epilogue's operands (vdq, lmma.dq): scales, zero points and table scales
+    read for blocks 0..nb-1, and the output y [m, n]; checked for alignment and phases."""
+    g = c.ins.__getitem__
+    for a in ("scales", "zeros", "ts", "y"):
+        c.aligned(a, 4)
+    for s in ("s_stride", "ts_stride", "y_stride"):
+        if g(s) % 4:
+            c.fail(f"{s} = {g(s)} is not a multiple of 4 bytes")
+    if g("s_phase") >= g("s_div") or g("t_phase") >= g("t_div"):
+        c.fail("a phase must be smaller than its divisor")
+    scols = _cols(nb, g("s_div"), g("s_phase"))
+    tcols = _cols(nb, g("t_div"), g("t_phase"))
+    c.rows_disjoint(m, n * 4, g("y_stride"), "output")
+    sc = _rect("spad", g("scales"), n, scols * 4, g("s_stride"), "scales")
+    zp = _rect("spad", g("zeros"), n, scols * 4, g("s_stride"), "zero points")
+    ts = _rect("spad", g("ts"), m, tcols * 4, g("ts_stride"), "table scales")
+    y = _rect("spad", g("y"), m, n * 4, g("y_stride"), "output")
+    return (sc, zp, ts), y
+
+
 def access(ins: Instr, offset: int | None = None) -> Access:
     """The byte ranges an instruction reads and writes, after its semantic checks
     (alignment, shapes, forms) — LTCFormatError otherwise. Ranges are bounding intervals."""
@@ -584,7 +644,7 @@ def access(ins: Instr, offset: int | None = None) -> Access:
         tab = _rect("spad", g("tab"), m, tab_row, g("tab_stride"), "tables")
         ts = _rect("spad", g("ts"), m, ts_row, g("ts_stride"), "table scales")
         return Access((src,), (tab, ts))
-    if op == "lmma":
+    if op in ("lmma", "lmma.dq"):
         m, n, k, blk, bits = g("m"), g("n"), g("k"), g("block"), g("bits")
         if blk % 4:
             c.fail(f"block = {blk} is not a multiple of 4")
@@ -592,14 +652,17 @@ def access(ins: Instr, offset: int | None = None) -> Access:
             c.fail(f"k = {k} is not a multiple of block = {blk}")
         tsz = itemsize(g("ttype"))
         c.aligned("tab", tsz, "tab_stride")
-        c.aligned("acc", 4)
-        c.aligned("sums", 4)
         k4 = k // 4
         wbytes = (k4 + 1) // 2
         tab = _rect("spad", g("tab"), m, k4 * FORM_ENTRIES[g("form")] * tsz, g("tab_stride"), "tables")
         w_hi = g("w") + (bits - 1) * g("w_plane") + (n - 1) * g("w_row") + wbytes
         w = Region("spad", g("w"), w_hi, "weight planes")
         nb = k // blk
+        if op == "lmma.dq":
+            params, y = _epilogue_regions(c, m, n, nb)
+            return Access((tab, w) + params + ((y,) if g("accum") else ()), (y,))
+        c.aligned("acc", 4)
+        c.aligned("sums", 4)
         acc = Region("spad", g("acc"), g("acc") + nb * m * n * 4, "accumulators")
         sums = Region("spad", g("sums"), g("sums") + m * nb * 4, "sums")
         if acc.lo < sums.hi and sums.lo < acc.hi:
@@ -608,23 +671,12 @@ def access(ins: Instr, offset: int | None = None) -> Access:
         return Access(reads, (acc, sums))
     if op == "vdq":
         m, n, nb = g("m"), g("n"), g("nb")
-        for a in ("acc", "sums", "scales", "zeros", "ts", "y"):
-            c.aligned(a, 4)
-        for s in ("s_stride", "ts_stride", "y_stride"):
-            if g(s) % 4:
-                c.fail(f"{s} = {g(s)} is not a multiple of 4 bytes")
-        if g("s_phase") >= g("s_div") or g("t_phase") >= g("t_div"):
-            c.fail("a phase must be smaller than its divisor")
-        scols = _cols(nb, g("s_div"), g("s_phase"))
-        tcols = _cols(nb, g("t_div"), g("t_phase"))
-        c.rows_disjoint(m, n * 4, g("y_stride"), "output")
+        c.aligned("acc", 4)
+        c.aligned("sums", 4)
         acc = Region("spad", g("acc"), g("acc") + nb * m * n * 4, "accumulators")
         sums = Region("spad", g("sums"), g("sums") + m * nb * 4, "sums")
-        sc = _rect("spad", g("scales"), n, scols * 4, g("s_stride"), "scales")
-        zp = _rect("spad", g("zeros"), n, scols * 4, g("s_stride"), "zero points")
-        ts = _rect("spad", g("ts"), m, tcols * 4, g("ts_stride"), "table scales")
-        y = _rect("spad", g("y"), m, n * 4, g("y_stride"), "output")
-        return Access((acc, sums, sc, zp, ts) + ((y,) if g("accum") else ()), (y,))
+        params, y = _epilogue_regions(c, m, n, nb)
+        return Access((acc, sums) + params + ((y,) if g("accum") else ()), (y,))
     if op in ("vbin", "vun", "vsa", "vnorm", "vsoftmax", "vquant"):
         rows, cols = g("rows"), g("cols")
         ddt = "i8" if op == "vquant" else g("dst_dt")
@@ -714,8 +766,9 @@ def doc_tables() -> str:
     """The bit-field tables of docs/ltc.md §3 (a test keeps the page equal to this)."""
     out = []
     for spec in OPS.values():
+        since = f" (ISA version {spec.since})" if spec.since > 1 else ""
         out.append(f"#### `{spec.name}` — opcode 0x{spec.code:02x}, {spec.words} word{'s' if spec.words > 1 else ''}, "
-                   f"unit {spec.unit}\n\n{spec.doc}\n")
+                   f"unit {spec.unit}{since}\n\n{spec.doc}\n")
         out.append("| word | bits | field | kind | values | meaning |")
         out.append("|---|---|---|---|---|---|")
         out.append("| 0 | 0–7 | opcode | | " + f"0x{spec.code:02x} | |")

@@ -3,7 +3,7 @@
     offset  size  field (all little-endian)
     0       8     magic b"\\x89LTC\\r\\n\\x1a\\n"
     8       4     u32 format version (1)
-    12      4     u32 ISA version (isa.ISA_VERSION)
+    12      4     u32 ISA version: the lowest that has every instruction of the stream (≤ isa.ISA_VERSION)
     16      8     u64 scratchpad bytes the program needs (every scratchpad operand lies below it)
     24      8     u64 DRAM bytes (every DRAM operand, tensor and segment lies below it)
     32      8     u64 table offset      40  8  u64 table length (bytes)
@@ -112,7 +112,7 @@ class LTCProgram:
         else:  # pragma: no cover - the lengths converge after one round
             raise AssertionError("table layout did not converge")
         out = bytearray(code_off + len(code))
-        out[:HEADER.size] = HEADER.pack(MAGIC, FORMAT_VERSION, isa.ISA_VERSION, self.spad_bytes, self.dram_bytes,
+        out[:HEADER.size] = HEADER.pack(MAGIC, FORMAT_VERSION, isa.stream_version(self.instrs), self.spad_bytes, self.dram_bytes,
                                         HEADER.size, len(table), code_off, len(code) // 8)
         out[HEADER.size:HEADER.size + len(table)] = table
         for pos, data in blobs:
@@ -188,8 +188,8 @@ def program_from_bytes(data: bytes, where: str = "program") -> LTCProgram:
         raise LTCFormatError(f"{where}: not a .ltc program (bad magic)")
     if fver != FORMAT_VERSION:
         raise LTCFormatError(f"{where}: format version {fver}, this simulator reads {FORMAT_VERSION}")
-    if iver != isa.ISA_VERSION:
-        raise LTCFormatError(f"{where}: ISA version {iver}, this simulator implements {isa.ISA_VERSION}")
+    if not 1 <= iver <= isa.ISA_VERSION:
+        raise LTCFormatError(f"{where}: ISA version {iver}, this simulator implements versions 1 to {isa.ISA_VERSION}")
     if t_off + t_len > len(data):
         raise LTCFormatError(f"{where}: tensor table runs past the end of the file")
     if c_off % 8 or c_off + 8 * c_words > len(data):
@@ -220,7 +220,7 @@ def program_from_bytes(data: bytes, where: str = "program") -> LTCProgram:
             raise LTCFormatError(f"{where}: segment '{name}' checksum mismatch (corrupted file)")
         segments.append(Segment(name, addr, bytes(blob)))
     words = np.frombuffer(code, dtype="<u8")
-    decoded = isa.decode_all(words)
+    decoded = isa.decode_all(words, iver)
     prog = LTCProgram([ins for _, ins in decoded], spad, dram, tensors, segments, meta)
     _check_layout(prog, where)
     isa.check_stream(decoded, spad, dram)

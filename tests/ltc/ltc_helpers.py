@@ -50,7 +50,7 @@ def make_weight(rng, n: int, k: int, bits: int, group: int, ternary: bool = Fals
 
 
 def linear_program(m, k, n, *, bits, group, act_group, form, table_type, adt="i8", codes=None, scales=None,
-                   zeros=None, tiling=None, spad_bytes=None, rng=None):
+                   zeros=None, tiling=None, spad_bytes=None, rng=None, epilogue="array"):
     rng = rng or np.random.default_rng(0)
     if codes is None:
         codes, scales, zeros = make_weight(rng, n, k, bits, group)
@@ -58,5 +58,5 @@ def linear_program(m, k, n, *, bits, group, act_group, form, table_type, adt="i8
     x = b.input("x", (m, k), adt)
     y = b.output("y", (m, n), "f32")
     til = emit_lut_linear(b, x=x, y=y, codes=codes, scales=scales, zeros=zeros, bits=bits, group=group,
-                          act_group=act_group, form=form, table_type=table_type, tiling=tiling)
+                          act_group=act_group, form=form, table_type=table_type, tiling=tiling, epilogue=epilogue)
     return b.build(), (codes, scales, zeros), til

@@ -71,7 +71,10 @@ def test_integer_path_bit_exact(bits, ternary, m, form):
     prog = lut_program((m, k), [(codes, scales, zeros, bits, group)], act_group=ag, form=form, table_type="i16")
     a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
     want = run_function(prog.main, [a], prog.weights)[0]
-    c = compile_ltc(prog, time_limit=2)
+    # both epilogues see every bit width, GEMV and GEMM: the vector one (lmma + vdq) on the signed form
+    epilogue = "vector" if form == "signed" else "array"
+    c = compile_ltc(prog, time_limit=2, epilogue=epilogue)
+    assert ("lmma.dq" in {i.op for i in c.program.instrs}) == (epilogue == "array")
     res = simulate(c.program, {"a": a})
     np.testing.assert_array_equal(res.outputs["y0"].view(np.int32), want.view(np.int32))
     # and the reference itself is the exact integer dot (the oracle of docs/lut.md)
@@ -98,7 +101,8 @@ def test_int8_tables_and_shared_precompute_bit_exact():
     assert sum(ins.op == "pre" for ins in c.program.instrs) == 1
 
 
-def test_small_workspace_tiles_n_and_k_and_stays_exact():
+@pytest.mark.parametrize("epilogue", ["array", "vector"])
+def test_small_workspace_tiles_n_and_k_and_stays_exact(epilogue):
     """A workspace too small for the whole weight: N and K chunks, double-buffered tiles."""
     rng = np.random.default_rng(4)
     m, k, n = 4, 512, 512
@@ -107,9 +111,10 @@ def test_small_workspace_tiles_n_and_k_and_stays_exact():
     a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
     want = run_function(prog.main, [a], prog.weights)[0]
     cfg = LTCConfig(spad_bytes=96 * 1024)
-    c = compile_ltc(prog, config=cfg, workspace=24 * 1024, time_limit=2)
-    lmmas = [i for i in c.program.instrs if i.op == "lmma"]
-    assert len({i["n"] for i in lmmas} | {0}) >= 2 and len(lmmas) >= 4
+    c = compile_ltc(prog, config=cfg, workspace=16 * 1024, time_limit=2, epilogue=epilogue)
+    look = [i for i in c.program.instrs if i.op == {"array": "lmma.dq", "vector": "lmma"}[epilogue]]
+    outs = [i for i in c.program.instrs if i.op == {"array": "lmma.dq", "vector": "vdq"}[epilogue]]
+    assert len({i["tab"] for i in look}) >= 2 and len({i["y"] for i in outs}) >= 2  # K chunks, N chunks
     res = simulate(c.program, {"a": a}, cfg)
     np.testing.assert_array_equal(res.outputs["y0"].view(np.int32), want.view(np.int32))
     check_traffic(c, res.report)

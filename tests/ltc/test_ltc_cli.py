@@ -45,7 +45,7 @@ def test_disasm_asm_round_trip(files, capsys):
     assert main(["asm", str(d / "m.s"), "-o", str(d / "m2.ltc")]) == 0
     assert (d / "m.ltc").read_bytes() == (d / "m2.ltc").read_bytes()
     assert main(["disasm", str(d / "m.ltc")]) == 0
-    assert "lmma " in capsys.readouterr().out
+    assert "lmma.dq " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, msg", [

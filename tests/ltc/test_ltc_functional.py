@@ -23,13 +23,17 @@ def _ids(v):
 @pytest.mark.parametrize("bits,ternary", BITS, ids=[_ids(b) for b in BITS])
 @pytest.mark.parametrize("form", ["unsigned", "signed", "half"])
 @pytest.mark.parametrize("m", [1, 5], ids=["gemv", "gemm"])
-def test_integer_path_bit_exact(bits, ternary, form, m):
-    """i8 activations, exact i16 tables: y equals the direct integer dot product and lut.mpgemm bit for bit."""
+@pytest.mark.parametrize("epilogue", ["array", "vector"])
+def test_integer_path_bit_exact(bits, ternary, form, m, epilogue):
+    """i8 activations, exact i16 tables: y equals the direct integer dot product and lut.mpgemm bit for
+    bit, with the epilogue in the arrays (lmma.dq) or on the vector unit (lmma + vdq)."""
     rng = np.random.default_rng(bits * 10 + m + len(form))
     k, n, group, ag = 256, 192, 64, 32
     w = make_weight(rng, n, k, bits, group, ternary=ternary, zero="int" if m == 1 else "odd")
     prog, (codes, scales, zeros), _ = linear_program(m, k, n, bits=bits, group=group, act_group=ag, form=form,
-                                                     table_type="i16", codes=w[0], scales=w[1], zeros=w[2])
+                                                     table_type="i16", codes=w[0], scales=w[1], zeros=w[2],
+                                                     epilogue=epilogue)
+    assert {i.op for i in prog.instrs} >= ({"lmma.dq"} if epilogue == "array" else {"lmma", "vdq"})
     x = rng.integers(-128, 128, (m, k)).astype(np.int8)
     y = simulate(prog, {"x": x}).outputs["y"]
     oracle = L.direct_integer_dot(x, codes, scales, zeros, group=group, act_group=ag)
@@ -54,15 +58,16 @@ def test_int8_tables_bit_exact(form, bits):
     assert np.array_equal(simulate(prog, {"x": x}).outputs["y"], ref)
 
 
-def test_tiled_chunks_with_scale_phases_bit_exact():
+@pytest.mark.parametrize("epilogue", ["array", "vector"])
+def test_tiled_chunks_with_scale_phases_bit_exact(epilogue):
     """Forced small tiles: M, N and K chunks, accumulation of y across K chunks, scale columns that
     start mid-group (G = 128, act_group = 32, K chunks of 64 → phases 0 and 2 of s_div = 4)."""
     rng = np.random.default_rng(7)
     m, k, n, group, ag, bits = 5, 512, 200, 128, 32, 3
     til = LinearTiling(m_chunk=2, n_chunk=64, k_chunk=64, table_buffers=2, footprint=0)
     prog, (codes, scales, zeros), _ = linear_program(m, k, n, bits=bits, group=group, act_group=ag, form="half",
-                                                     table_type="i16", tiling=til, rng=rng)
-    assert sum(i.op == "lmma" for i in prog.instrs) == 3 * 4 * 8
+                                                     table_type="i16", tiling=til, rng=rng, epilogue=epilogue)
+    assert sum(i.op == ("lmma.dq" if epilogue == "array" else "lmma") for i in prog.instrs) == 3 * 4 * 8
     x = rng.integers(-128, 128, (m, k)).astype(np.int8)
     y = simulate(prog, {"x": x}).outputs["y"]
     assert np.array_equal(y, L.direct_integer_dot(x, codes, scales, zeros, group=group, act_group=ag))
@@ -115,6 +120,66 @@ def test_fp16_zero_and_subnormal_entries_are_exact():
     ref = L.mpgemm(tables, ts, L.planes_from_codes(codes, bits, "half"), scales, zeros, k=k, n=n, bits=bits,
                    group=group, act_group=ag, form="half")
     assert np.array_equal(simulate(prog, {"x": x}).outputs["y"], ref)
+
+
+@pytest.mark.parametrize("table_type,adt", [("i16", "i8"), ("i8", "f32"), ("f16", "f32")])
+@pytest.mark.parametrize("form", ["unsigned", "half"])
+def test_lmma_dq_is_lmma_then_vdq_bit_for_bit(table_type, adt, form):
+    """The array epilogue computes what lmma + vdq compute, for every table type (f16 tables round
+    each block's sum to f32 first, as lmma stores it), with y continued across K chunks and scale
+    phases; and it moves no accumulators through the scratchpad."""
+    rng = np.random.default_rng(len(table_type) + len(form))
+    m, k, n, group, ag, bits = 3, 384, 128, 128, 32, 2
+    til = LinearTiling(m_chunk=3, n_chunk=128, k_chunk=64, table_buffers=1, footprint=0)
+    w = make_weight(rng, n, k, bits, group)
+    x = (rng.integers(-128, 128, (m, k)).astype(np.int8) if adt == "i8"
+         else (rng.standard_normal((m, k)) * 2).astype(np.float32))
+    runs = {}
+    for epilogue in ("array", "vector"):
+        prog, _, _ = linear_program(m, k, n, bits=bits, group=group, act_group=ag, form=form, table_type=table_type,
+                                    adt=adt, codes=w[0], scales=w[1], zeros=w[2], tiling=til, epilogue=epilogue)
+        runs[epilogue] = simulate(prog, {"x": x})
+    y_arr, y_vec = runs["array"].outputs["y"], runs["vector"].outputs["y"]
+    assert y_arr.view(np.int32).tolist() == y_vec.view(np.int32).tolist()
+    if table_type != "f16":
+        tables, ts = L.precompute(x, k, form, table_type, ag)
+        ref = L.mpgemm(tables, ts, L.planes_from_codes(w[0], bits, form), w[1], w[2], k=k, n=n, bits=bits,
+                       group=group, act_group=ag, form=form)
+        assert np.array_equal(y_arr, ref)
+    # accumulators: 6 K chunks × [2 blocks, 3, 128] i32 written and read back by vdq; none with lmma.dq
+    e_arr, e_vec = runs["array"].report["energy_nj"], runs["vector"].report["energy_nj"]
+    assert e_arr["sram"] < e_vec["sram"] and e_arr["epilogue"] > 0 and "epilogue" not in e_vec
+
+
+def test_lmma_dq_wraps_int32_like_lmma():
+    """A block sum that overflows i32 wraps inside the array exactly as lmma stores it."""
+    k, n, m = 20000, 64, 1  # 5000 groups × 15 × 32767 > 2^31
+    outs = {}
+    for op in ("lmma.dq", "lmma"):
+        b = ProgramBuilder(1 << 20)
+        tab_d = b.constant("tab", np.full((m, k // 4, 16), 32767, np.int16))
+        w_d = b.constant("w", np.full((4, n, k // 8), 0xFF, np.uint8))  # every index 15 on 4 planes
+        sz_d = b.constant("sz", np.concatenate([np.ones(n, np.float32), np.zeros(n, np.float32),
+                                                np.ones(m, np.float32)]))
+        y_o = b.output("y", (m, n), "f32")
+        TAB, W, SZ, ACC, SUMS, Y = 0, 0x30000, 0xE0000, 0xE1000, 0xE2000, 0xE3000
+        b.dma_load(spad=TAB, dram=tab_d.addr, row_bytes=tab_d.nbytes)
+        b.dma_load(spad=W, dram=w_d.addr, row_bytes=w_d.nbytes)
+        b.dma_load(spad=SZ, dram=sz_d.addr, row_bytes=sz_d.nbytes)
+        look = dict(tab=TAB, tab_stride=k // 4 * 32, table_type="i16", form="unsigned", w=W, w_row=k // 8,
+                    w_plane=n * k // 8, bits=4, m=m, n=n, k=k, block=k)
+        scale = dict(scales=SZ, zeros=SZ + n * 4, s_stride=4, ts=SZ + 8 * n, ts_stride=4, y=Y)
+        if op == "lmma.dq":
+            b.lmma_dq(**look, **scale)
+        else:
+            b.lmma(**look, acc=ACC, sums=SUMS)
+            b.dequant(acc=ACC, sums=SUMS, m=m, n=n, nb=1, bits=4, form="unsigned", **scale)
+        b.dma_store(dram=y_o.addr, spad=Y, row_bytes=m * n * 4)
+        res = simulate(b.build(), {})
+        outs[op] = (res.outputs["y"], res.report["acc_overflows"])
+    wrapped = (15 * (k // 4) * 32767 + 2 ** 31) % 2 ** 32 - 2 ** 31
+    assert wrapped < 0 and np.all(outs["lmma.dq"][0] == np.float32(wrapped)) and outs["lmma.dq"][1] > 0
+    assert np.array_equal(outs["lmma.dq"][0], outs["lmma"][0]) and outs["lmma.dq"][1] == outs["lmma"][1]
 
 
 def _vec_prog(rows, cols):

@@ -37,7 +37,7 @@ def test_asm_disasm_round_trip_of_a_compiled_program(prog):
     assert again.to_bytes() == prog.to_bytes()
     assert disassemble(again, data=True) == text
     # the listing names word offsets the decoder's errors use
-    assert "# @0" in text and re.search(r"lmma .* # @\d+", text)
+    assert "# @0" in text and re.search(r"lmma.dq .* # @\d+", text)
 
 
 def test_elided_listing_does_not_assemble(prog):
@@ -74,6 +74,23 @@ def test_corrupted_files_are_refused(prog):
         program_from_bytes(_patched(data, spad=0), "prog")
     with pytest.raises(LTCFormatError, match="too short"):
         program_from_bytes(data[:10])
+
+
+def test_isa_version_is_the_lowest_the_stream_needs(prog):
+    """lmma.dq came with ISA version 2: a stream with it records 2, one without records 1 (and reads
+    as before); a version-1 file holding the lmma.dq opcode, or a version from the future, is refused."""
+    data = prog.to_bytes()
+    assert HEADER.unpack_from(data)[2] == 2 and "lmma.dq" in {i.op for i in prog.instrs}
+    v1, _, _ = linear_program(3, 256, 128, bits=3, group=64, act_group=32, form="signed", table_type="i8",
+                              epilogue="vector")
+    assert HEADER.unpack_from(v1.to_bytes())[2] == 1 and program_from_bytes(v1.to_bytes()).instrs == v1.instrs
+    off = next(i for i, ins in enumerate(prog.instrs) if ins.op == "lmma.dq")
+    word = sum(ins.spec.words for ins in prog.instrs[:off])
+    with pytest.raises(LTCFormatError, match=rf"^word {word}: opcode 0x31 \(lmma.dq\) is not in ISA version 1 "
+                                             r"\(it came with version 2\)$"):
+        program_from_bytes(_patched(data, iver=1), "p")
+    with pytest.raises(LTCFormatError, match=r"^p: ISA version 3, this simulator implements versions 1 to 2$"):
+        program_from_bytes(_patched(data, iver=3), "p")
 
 
 def test_a_small_scratchpad_header_puts_operands_out_of_range(prog):
