@@ -147,6 +147,7 @@ class MatMulNBitsKernel(PerfKernel):
             x, words, scales, zeros, xsum, y2 = bufs[:6]
             ebufs = dict(zip(epi_bufs.keys(), bufs[6:]))
             mask_bits = kb.vconst((1 << bits) - 1, it)
+            shift_b = kb.vconst(bits, it)
             with kb.loop(lo, hi) as tile:
                 n0 = kb.mul(tile, NR)
 
@@ -165,9 +166,9 @@ class MatMulNBitsKernel(PerfKernel):
                             for t in range(ncodes):
                                 qf = []
                                 for v in range(NV):
+                                    if t:  # shift by b per code: one shift constant, not ⌊32/b⌋
+                                        wv[v] = kb.op(arith.ShRUIOp(wv[v], shift_b))
                                     q = wv[v]
-                                    if t:
-                                        q = kb.op(arith.ShRUIOp(q, kb.vconst(bits * t, it)))
                                     if bits * (t + 1) < 32:
                                         q = kb.op(arith.AndIOp(q, mask_bits))
                                     qf.append(kb.op(VCastOp(q, "sitofp", B.f32)))
