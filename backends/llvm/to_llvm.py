@@ -52,7 +52,7 @@ _INTRINSIC = {
     math.ExpOp: "exp", math.LogOp: "log", math.SqrtOp: "sqrt", math.SinOp: "sin", math.CosOp: "cos",
     math.AbsFOp: "fabs", math.FloorOp: "floor", math.CeilOp: "ceil", math.RoundEvenOp: "roundeven",
     math.RoundOp: "round", math.PowFOp: "pow", math.Exp2Op: "exp2", math.Log2Op: "log2", math.Log10Op: "log10",
-    math.TruncOp: "trunc", math.CopySignOp: "copysign", math.FmaOp: "fma",
+    math.TruncOp: "trunc", math.CopySignOp: "copysign", math.FmaOp: "fmuladd",  # fused where the CPU has FMA; mul+add, not a libm call, where not
 }
 # ops that become calls of C math library functions (no LLVM intrinsic)
 _LIBM = {

@@ -29,7 +29,7 @@ _FLOAT_INTRINSIC = {
     math.ExpOp: "exp", math.LogOp: "log", math.SqrtOp: "sqrt", math.SinOp: "sin", math.CosOp: "cos",
     math.AbsFOp: "fabs", math.FloorOp: "floor", math.CeilOp: "ceil", math.RoundEvenOp: "roundeven",
     math.RoundOp: "round", math.PowFOp: "pow", math.Exp2Op: "exp2", math.Log2Op: "log2", math.Log10Op: "log10",
-    math.TruncOp: "trunc", math.CopySignOp: "copysign", math.FmaOp: "fma",
+    math.TruncOp: "trunc", math.CopySignOp: "copysign", math.FmaOp: "fmuladd",  # fused where the CPU has FMA; mul+add, not a libm call, where not
 }
 _INT_INTRINSIC = {arith.MaxSIOp: "smax", arith.MinSIOp: "smin", arith.MaxUIOp: "umax", arith.MinUIOp: "umin"}
 _FCMP = {"false": "false", "oeq": "oeq", "ogt": "ogt", "oge": "oge", "olt": "olt", "ole": "ole", "one": "one",
@@ -105,7 +105,10 @@ def translate(tr, op: Operation) -> None:  # noqa: C901
         vt = op.vector.type
         tr.vmap[op.vector] = splat(tr, v(op.source), vt)
     elif isinstance(op, vector.FMAOp):
-        tr.vmap[op.res] = emit(llvm.FMAOp(v(op.lhs), v(op.rhs), v(op.acc)))
+        # fmuladd, not fma: one FMA instruction on hosts that have it (the same result), and a
+        # mul + add under `--cpu generic`, where llvm.fma would be a libm call per lane (~250x slower)
+        rt = op.res.type
+        tr.vmap[op.res] = emit(llvm.CallIntrinsicOp(f"llvm.fmuladd.{vsuffix(rt)}", [v(op.lhs), v(op.rhs), v(op.acc)], [rt]))
     elif isinstance(op, vector.ShuffleOp):
         mask = B.DenseArrayBase.from_list(I32, list(op.mask.get_values()))
         tr.vmap[op.result] = emit(llvm.ShuffleVectorOp(v(op.v1), v(op.v2), mask, op.result.type))
