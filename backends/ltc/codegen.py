@@ -126,9 +126,11 @@ class Workspace:
 
 class Emitter:
     def __init__(self, fn: func.FuncOp, weights, config: LTCConfig, capacity: int, *, in_names, out_names,
-                 fuse: bool = True, epilogue: str = "array"):
+                 fuse: bool = True, epilogue: str = "array", shapes_only: bool = False):
         self.fn = fn
         self.epilogue = epilogue  # lut.mpgemm's epilogue: "array" (lmma.dq) or "vector" (lmma + vdq)
+        self.shapes_only = shapes_only  # lut.mpgemm weights missing from the store get DRAM space, no values
+        self.reserved = 0  # DRAM bytes of such weights
         self.weights = weights
         self.cfg = config
         self.capacity = capacity
@@ -186,6 +188,14 @@ class Emitter:
                 i += 1
                 name = f"{base}_{i}"
             self.consts[key] = self.b.constant(name, data).addr
+        return self.consts[key]
+
+    def reserve(self, key: str, nbytes: int) -> int:
+        """DRAM address of `nbytes` of weight space whose values are not known (shapes-only
+        compilation, for timing): placed once, never stored in the program."""
+        if key not in self.consts:
+            self.consts[key] = self.b.dram_buffer(f"shape-only:{key}", nbytes).addr
+            self.reserved += nbytes
         return self.consts[key]
 
     def stage(self, v: SSAValue, origin: str) -> Buf:

@@ -100,9 +100,12 @@ def plan_memory(core: Program, capacity: int, *, time_limit: float = 10.0, plan:
 
 def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: int | None = None,
                 time_limit: float = 10.0, plan: str = "cosma", fuse: bool = True, table_type: str = "i8",
-                epilogue: str = "array", dump_dir=None) -> LTCCompiled:
+                epilogue: str = "array", shapes_only: bool = False, dump_dir=None) -> LTCCompiled:
     """`epilogue`: where lut.mpgemm's dequantizing epilogue runs — "array" (lmma.dq: in the arrays'
-    output stage) or "vector" (lmma writes per-block accumulators, vdq reads them back)."""
+    output stage) or "vector" (lmma writes per-block accumulators, vdq reads them back).
+    `shapes_only`: lut.mpgemm weights that the program's WeightStore does not hold (synthetic
+    workloads, workloads.py) get DRAM space of their size and no values; the program is then for
+    timing only (`meta.timing_only`; the simulator refuses to run its numerics)."""
     from tensorc.planning.graph import Graph
 
     from .lut_kernel import EPILOGUES
@@ -130,7 +133,7 @@ def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: in
         with open(os.path.join(dump_dir, "3-planned.mlir"), "w") as f:
             f.write(print_module(core.module))
     em = Emitter(core.main, core.weights, cfg, capacity, in_names=in_names, out_names=out_names, fuse=fuse,
-                 epilogue=epilogue)
+                 epilogue=epilogue, shapes_only=shapes_only)
     b = em.run()
 
     # the stream goes through the ltc dialect: what is encoded is what the dialect holds
@@ -168,6 +171,8 @@ def compile_ltc(prog: Program, *, config: LTCConfig | None = None, workspace: in
         "fused_precomputes": em.fused,
         "epilogue": epilogue,
     }
+    if em.reserved:
+        meta["timing_only"] = {"shape_only_weight_bytes": em.reserved}
     program = b.build(meta)
     program.instrs = instrs
     info.update({"fused_precomputes": em.fused, "plan": meta["plan"], "workspace_high": em.ws.high - em.ws.base})

@@ -407,10 +407,19 @@ def _mpgemm(em: Emitter, op, where: str) -> None:
     tables, tsc = (em.operand(v, where) for v in op.operands[:2])
     y = em.spad[op.results[0]]
     pv, sv, zv = op.operands[2:5]
-    planes, scales, zeros = (constant_value(v, em.weights) for v in (pv, sv, zv))
-    if planes is None or scales is None or zeros is None:
-        raise BackendError(f"ltc: {where}: weight planes, scales and zero points must be compile-time constants")
     k, n, bits, group, ag, form = (op.attr(a) for a in ("K", "N", "bits", "group", "act_group", "form"))
+    # shapes only (timing-only workloads): weights the store does not hold get DRAM space, no values
+    shapes_only = em.shapes_only and all(isinstance(v.owner, WeightOp) and v.owner.weight_name not in em.weights
+                                         for v in (pv, sv, zv))
+    planes = scales = zeros = None
+    if not shapes_only:
+        for v in (pv, sv, zv):
+            if isinstance(v.owner, WeightOp) and v.owner.weight_name not in em.weights:
+                raise BackendError(f"ltc: {where}: weight '{v.owner.weight_name}' has no value in the weight store "
+                                   f"(a shape-only workload: compile with shapes_only=True, for timing only)")
+        planes, scales, zeros = (constant_value(v, em.weights) for v in (pv, sv, zv))
+        if planes is None or scales is None or zeros is None:
+            raise BackendError(f"ltc: {where}: weight planes, scales and zero points must be compile-time constants")
     m = tables.shape[0]
     if k % 4:
         raise BackendError(f"ltc: {where}: K = {k} is not a multiple of 4")
@@ -422,14 +431,22 @@ def _mpgemm(em: Emitter, op, where: str) -> None:
     pname = pv.owner.weight_name if isinstance(pv.owner, WeightOp) else f"__planes_{id(pv)}"
     key = f"{pname}@{tiling.n_chunk}x{tiling.k_chunk}"
     if key not in em.consts:
-        blob, offsets = lut_kernel.pretile_planes(np.asarray(planes, np.uint8), tiling.n_chunk, tiling.k_chunk)
-        em.constant(key, blob)
+        if shapes_only:
+            offsets, total = lut_kernel.tile_offsets(bits, n, k, tiling.n_chunk, tiling.k_chunk)
+            em.reserve(key, total)
+        else:
+            blob, offsets = lut_kernel.pretile_planes(np.asarray(planes, np.uint8), tiling.n_chunk, tiling.k_chunk)
+            em.constant(key, blob)
         em.tile_offsets[key] = offsets
     sname = sv.owner.weight_name if isinstance(sv.owner, WeightOp) else f"__scales_{id(sv)}"
     zname = zv.owner.weight_name if isinstance(zv.owner, WeightOp) else f"__zeros_{id(zv)}"
-    s_dram = em.constant(sname, np.ascontiguousarray(scales, np.float32))
-    z_dram = em.constant(zname, np.ascontiguousarray(zeros, np.float32))
-    em.weight_bytes += lut_kernel.packed_plane_bytes(bits, n, k) + 2 * scales.size * 4
+    ncols = k // group
+    if shapes_only:
+        s_dram, z_dram = em.reserve(sname, n * ncols * 4), em.reserve(zname, n * ncols * 4)
+    else:
+        s_dram = em.constant(sname, np.ascontiguousarray(scales, np.float32))
+        z_dram = em.constant(zname, np.ascontiguousarray(zeros, np.float32))
+    em.weight_bytes += lut_kernel.packed_plane_bytes(bits, n, k) + 2 * n * ncols * 4
     em.ws.release_all()  # start the kernel's buffers on a fresh rotation
     lut_kernel.emit_mpgemm(em, tables=tables.addr, tscales=tsc.addr, y=y.addr, m=m, planes_dram=em.consts[key],
                            offsets=em.tile_offsets[key], scales_dram=s_dram, zeros_dram=z_dram, n=n, k=k, bits=bits,

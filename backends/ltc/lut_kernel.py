@@ -108,20 +108,32 @@ def choose_tiling(m: int, n: int, k: int, *, bits: int, group: int, act_group: i
     return best[1]
 
 
-def pretile_planes(planes: np.ndarray, n_chunk: int, k_chunk: int) -> tuple[bytes, dict]:
-    """IR planes uint8 [bits, N, K4] (one index a byte) → packed tiles, and each tile's byte offset."""
-    packed = pack_planes(planes)  # [bits, N, ceil(K4/2)]
-    _, n, k4 = planes.shape
-    k = 4 * k4
-    blobs, offsets, pos = [], {}, 0
+def tile_offsets(bits: int, n: int, k: int, n_chunk: int, k_chunk: int) -> tuple[dict, int]:
+    """Byte offset of each (N chunk, K chunk) tile of pre-tiled packed planes, and the total bytes."""
+    offsets, pos = {}, 0
     for ni, n0 in enumerate(range(0, n, n_chunk)):
         for ki, k0 in enumerate(range(0, k, k_chunk)):
             kr = min(k_chunk, k - k0)
-            blk = np.ascontiguousarray(packed[:, n0:n0 + n_chunk, k0 // 8:k0 // 8 + (kr // 4 + 1) // 2])
             offsets[ni, ki] = pos
-            blobs.append(blk.tobytes())
-            pos += len(blobs[-1])
-    return b"".join(blobs), offsets
+            pos += bits * min(n_chunk, n - n0) * ((kr // 4 + 1) // 2)
+    return offsets, pos
+
+
+def pretile_planes(planes: np.ndarray, n_chunk: int, k_chunk: int) -> tuple[bytes, dict]:
+    """IR planes uint8 [bits, N, K4] (one index a byte) → packed tiles, and each tile's byte offset."""
+    packed = pack_planes(planes)  # [bits, N, ceil(K4/2)]
+    bits, n, k4 = planes.shape
+    k = 4 * k4
+    offsets, total = tile_offsets(bits, n, k, n_chunk, k_chunk)
+    blobs = []
+    for (ni, ki), pos in offsets.items():
+        k0 = ki * k_chunk
+        kr = min(k_chunk, k - k0)
+        blobs.append(np.ascontiguousarray(packed[:, ni * n_chunk:(ni + 1) * n_chunk,
+                                                 k0 // 8:k0 // 8 + (kr // 4 + 1) // 2]).tobytes())
+    blob = b"".join(blobs)
+    assert len(blob) == total
+    return blob, offsets
 
 
 def packed_plane_bytes(bits: int, n: int, k: int) -> int:

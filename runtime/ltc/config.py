@@ -34,7 +34,8 @@ class LTCConfig:
                            "scales and adds per cycle")
     dq_latency: int = _p(4, "extra latency of lmma.dq's output stage (R, two f32 multiplies, one add)", "cycles")
     # ---- table precompute unit
-    pre_groups_per_cycle: int = _p(4, "table groups (4 activations each) the precompute unit builds per cycle")
+    pre_groups_per_cycle: float = _p(4.0, "table groups (4 activations each) the precompute unit builds per "
+                                          "cycle (a fraction: one group every 1/x cycles)")
     pre_latency: int = _p(4, "precompute pipeline latency", "cycles")
     # ---- vector unit
     vec_lanes: int = _p(64, "f32 lanes of the vector unit (element-operations per cycle)")

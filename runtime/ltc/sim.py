@@ -58,6 +58,9 @@ def simulate(prog: LTCProgram, inputs: dict | None = None, config: LTCConfig | N
     accesses = prog.validate()
     outputs = {}
     counters = Counters()
+    if functional and prog.meta.get("timing_only"):
+        raise LTCInputError("the program was compiled from shape-only weights (meta.timing_only): it has no "
+                            "values to compute with; simulate it with functional=False (tensorc sim --timing-only)")
     if functional:
         ins_arrays = _check_inputs(prog, inputs or {})
         mem = Memory(prog.spad_bytes, prog.dram_bytes)

@@ -10,7 +10,7 @@ from tensorc.runtime.ltc import LTCConfig
 
 def test_quick_bench_records(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main(["--quick", "--parts", "a,c,d", "--json", str(out)]) == 0
+    assert main(["--quick", "--parts", "a,b,c,d", "--json", str(out)]) == 0
     recs = json.loads(out.read_text())
     for r in recs:
         for key in ("experiment", "case", "cycles", "utilization", "dram_bytes", "energy_nj"):
@@ -18,9 +18,21 @@ def test_quick_bench_records(tmp_path, capsys):
     a = [r for r in recs if r["experiment"] == "a"]
     assert a[0]["table_bytes"] == 2 * a[1]["table_bytes"]  # symmetrization halves the tables
     assert a[0]["table_broadcast_bytes"] == 2 * a[1]["table_broadcast_bytes"]
-    c = {r["bits"]: r["cycles"] for r in recs if r["experiment"] == "c"}
-    assert c[1] < c[2] < c[4]
+    c_recs = {r["bits"]: r for r in recs if r["experiment"] == "c"}
+    assert c_recs[1]["cycles"] < c_recs[2]["cycles"] < c_recs[4]["cycles"]
     assert "## d. MAC baseline" in capsys.readouterr().out
+    # b: fusion lowers the share and the overhead; the paper-implied unit reproduces its calibration point
+    b = {(r["layer"], r["fused"], r["pre_unit"]): r for r in recs if r["experiment"] == "b"}
+    for (layer, fused, unit), r in b.items():
+        if not fused:
+            f = b[layer, True, unit]
+            assert f["precompute_share"] < r["precompute_share"] and f["overhead"] <= r["overhead"]
+    assert abs(b["small SwiGLU", False, "paper-implied"]["overhead"] - 0.0842) < 0.002
+    # d: the array epilogue (lmma.dq) saves the accumulators' scratchpad traffic
+    d = {(r["case"].split(" W")[0], r["bits"]): r for r in recs if r["experiment"] == "d"}
+    for bits in (1, 2, 4):
+        vec, arr = d["LTC lmma+vdq (vector epilogue)", bits], c_recs[bits]
+        assert arr["energy_parts_nj"]["sram"] < vec["energy_parts_nj"]["sram"]
 
 
 def test_mac_baseline_is_compute_bound_at_batch_64():
