@@ -186,3 +186,22 @@ def test_unsupported_configurations_name_the_module(case, message):
         tensorc.import_torch(Wrap(), args)
     text = str(e.value)
     assert message in text and "\n" not in text, text
+
+
+@pytest.mark.parametrize("case", ["full", "cross"])
+def test_imported_e3nn_products_the_pass_must_refuse(case):
+    """Acceptance: e3nn's own FullTensorProduct (equal weights) and a product with the cross
+    product path 1o x 1o -> 1e, imported from e3nn, are left alone with the reason."""
+    if case == "full":
+        tp = o3.FullTensorProduct("1x0e+1x1o+1x2e", "1x0e+1x1o+1x2e")
+    else:
+        tp = o3.TensorProduct("2x0e+2x1o", "2x0e+2x1o", "2x0e+2x1o+2x1e",
+                              [(0, 0, 0, "uuu", True), (1, 1, 0, "uuu", True), (1, 1, 2, "uuu", True)])
+    x, y = torch.randn(3, tp.irreps_in1.dim), torch.randn(3, tp.irreps_in2.dim)
+    prog = tensorc.import_torch(tp, (x, y))
+    # (hybrid=true may still keep the odd path as a residual CG next to a Gaunt product: exact too)
+    for spec in ("cg-to-gaunt{hybrid=false}", "cg-to-gaunt{force=true hybrid=false}"):
+        low = tensorc.lower(prog, spec)
+        assert "eqv.gaunt_tp" not in _eqv_ops(low), spec
+        line = LAST_REPORT[0].split("]: ", 1)[1]
+        assert line.startswith("refuse") and "1o x 1o -> 1e" in line and "antisymmetric" in line, line
