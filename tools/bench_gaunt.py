@@ -70,7 +70,8 @@ def _time(fn, repeat: int, cpu: list | None = None) -> list[float]:
     return out
 
 
-def run(Ls, channels=32, batch=10_000, repeat=3, engines=("cg", "gaunt", "e3nn"), log=sys.stderr, json_path=None):
+def run(Ls, channels=32, batch=10_000, repeat=3, engines=("cg", "gaunt", "e3nn"), log=sys.stderr, json_path=None,
+        torch_threads=None):
     import tensorc
 
     records = []
@@ -110,6 +111,8 @@ def run(Ls, channels=32, batch=10_000, repeat=3, engines=("cg", "gaunt", "e3nn")
                 except ImportError:
                     print("bench gaunt: e3nn is not installed; skipping the e3nn engine", file=log)
                     continue
+                if torch_threads:  # on a busy machine torch's 2 threads can wait on each other badly
+                    torch.set_num_threads(torch_threads)
                 tp = o3.TensorProduct(str(irr), str(irr), str(irr), ins, internal_weights=False, shared_weights=True)
                 wt = torch.tensor(w, dtype=torch.float32)
                 xt, yt = torch.tensor(X), torch.tensor(Y)
@@ -183,6 +186,7 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engines", default="cg,gaunt,e3nn")
+    ap.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the e3nn engine (default: torch's)")
     ap.add_argument("--json", metavar="FILE", help="write the records as JSON")
     ap.add_argument("--merge", metavar="FILE", help="add the records of an earlier --json run for engines not run now")
     args = ap.parse_args(argv)
@@ -192,7 +196,7 @@ def main(argv=None) -> int:
     else:
         Ls = [int(v) for v in args.L.split(",")]
     engines = tuple(args.engines.split(","))
-    records = run(Ls, args.channels, args.batch, args.repeat, engines, json_path=args.json)
+    records = run(Ls, args.channels, args.batch, args.repeat, engines, json_path=args.json, torch_threads=args.torch_threads)
     if args.merge:
         with open(args.merge) as f:
             records += [r for r in json.load(f) if r["engine"] not in engines and r["L"] in Ls]
