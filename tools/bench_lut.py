@@ -18,7 +18,8 @@ and all threads. Random codes, scales and zero points: the same weights reach ev
 - `numpy-dequant`: unpack and dequantize to an f32 matrix, then BLAS GEMV/GEMM (all in the time).
 - `onnxruntime`: `com.microsoft.MatMulNBits` (`accuracy_level=4`, `block_size=128`, packed
   uint8 zero points) for the bit widths it accepts (probed by creating a session; ternary
-  runs as 2 bits with zero point 1), `intra_op_num_threads=T`, `inter_op_num_threads=1`.
+  runs as 2 bits with zero point 1), `intra_op_num_threads=T`, `inter_op_num_threads=1`; with
+  T > 1 the DRAM rotation's sessions do not spin (see `build_ort`).
 - `f32-numpy`, `f32-tensorc`: dense f32 GEMV/GEMM on the dequantized matrix (OpenBLAS
   through numpy with T BLAS threads; tensorc's compiled `tg.matmul`).
 
@@ -234,8 +235,9 @@ class Built:
     output: Callable[[int], np.ndarray]    # the output buffer copy i's calls write
     weight_bytes: int                      # bytes of weights one call reads
     working_bytes: int                     # weights + per-call buffers (resident rows need it to fit)
-    copies: int
+    copies: int                            # the DRAM rows rotate over copies 0 .. copies−1
     keep: list = field(default_factory=list)  # objects that must outlive the timing
+    resident: int = 0                      # the copy the resident rows call
 
 
 def copies_for(nbytes: int, llc: int) -> int:
@@ -353,12 +355,14 @@ def ort_model(qw, batch: int) -> tuple[bytes, int]:
     return model.SerializeToString(), codes.nbytes + scales.nbytes + zp.nbytes
 
 
-def ort_session(model: bytes, threads: int):
+def ort_session(model: bytes, threads: int, spinning: bool = True):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 4  # an unsupported bit width is reported by us, not as an ERROR log line
     try:
@@ -370,11 +374,17 @@ def ort_session(model: bytes, threads: int):
 
 
 def build_ort(qw, x: np.ndarray, threads: int, llc: int) -> Built:
+    """One session per weight copy for the DRAM rotation. Each session has its own thread pool,
+    whose threads spin for a while after a run: with T > 1, the next session's pool would compete
+    with them for the cores (measured: batch 16 on 11008×4096, 2 threads, 44 ms instead of 8), so
+    the rotated sessions do not spin, and the resident rows use one more session, as configured
+    by default (spinning)."""
     model, wbytes = ort_model(qw, x.shape[0])
     n = copies_for(wbytes, llc)
     sessions, bindings, outs = [], [], []
-    for _ in range(n):
-        s = ort_session(model, threads)
+    extra = threads > 1
+    for i in range(n + extra):
+        s = ort_session(model, threads, spinning=not extra or i == n)
         out = np.empty((x.shape[0], qw.n), np.float32)
         b = s.io_binding()
         b.bind_cpu_input("x", x)
@@ -384,7 +394,7 @@ def build_ort(qw, x: np.ndarray, threads: int, llc: int) -> Built:
         outs.append(out)
     runs = [lambda s=s, b=b: s.run_with_iobinding(b) for s, b in zip(sessions, bindings)]
     return Built("onnxruntime", lambda i: runs[i](), lambda i: outs[i], wbytes, wbytes + outs[0].nbytes,
-                 n, [sessions, bindings, outs])
+                 n, [sessions, bindings, outs], resident=n if extra else 0)
 
 
 def _code_table(bits: int) -> np.ndarray:
@@ -529,11 +539,11 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
     attempt("f32-tensorc", lambda: build_compiled("f32-tensorc", _compile(dense_program(w, batch), threads), x,
                                                   ctx.llc))
 
-    # every engine computes the same thing: check it on the first and the last weight copy
+    # every engine computes the same thing: check it on the first and last copy and the resident one
     errs = {}
     for name, b in built.items():
         e = 0.0
-        for i in sorted({0, b.copies - 1}):
+        for i in sorted({0, b.copies - 1, b.resident}):
             b.output(i).fill(np.nan)
             b.run(i)
             e = max(e, nmse(b.output(i), ref))
@@ -549,7 +559,7 @@ def run_group(n: int, k: int, batch: int, v: Variant, threads: int, ctx: Ctx, se
             warm = {name: 2 if name in NUMPY_ENGINES else b.copies for name, b in active.items()}
         else:
             active = {name: b for name, b in built.items() if b.working_bytes <= ctx.llc // 2}
-            fns = {name: (lambda r=b.run: r(0)) for name, b in active.items()}
+            fns = {name: (lambda r=b.run, i=b.resident: r(i)) for name, b in active.items()}
             warm = {name: 3 for name in active}
         first = {k_: f for k_, f in fns.items() if k_ not in NUMPY_ENGINES}
         if precompute is not None and cache == "dram":

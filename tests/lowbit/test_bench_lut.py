@@ -107,6 +107,27 @@ def test_numpy_dequant_matches_library_dequantize():
         assert bench_lut.nmse(b.output(0), ref) < 1e-12
 
 
+def test_ort_sessions_with_threads():
+    """With 2 threads the rotated sessions do not spin and the resident rows get their own session."""
+    rng = np.random.default_rng(3)
+    qw = bench_lut.random_weight(32, 256, bench_lut.Variant.parse("4"), 128, rng)
+    x = rng.standard_normal((2, 256)).astype(np.float32)
+    b = bench_lut.build_ort(qw, x, threads=2, llc=1 << 14)
+    sessions = b.keep[0]
+    assert b.resident == b.copies == len(sessions) - 1 >= 2
+    def spins(sess):
+        try:
+            return sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") != "0"
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return True
+
+    assert [spins(s) for s in sessions] == [False] * b.copies + [True]
+    ref = bench_lut.oracle(x, qw.dequantize())
+    for i in range(b.copies + 1):
+        b.run(i)
+        assert bench_lut.nmse(b.output(i), ref) <= bench_lut.NMSE_MAX
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--shapes", "64x100"], "multiple of the group"),
     (["--shapes", "64by128"], "not NxK"),
