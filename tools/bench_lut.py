@@ -799,7 +799,9 @@ def markdown(records: list[dict]) -> str:
         out += ["", "Acceptance (11008×4096, batch 1, 1 thread, DRAM rows): " + "; ".join(checks) + "."]
     e2e = [r for r in records if r.get("kind") == "e2e"]
     if e2e:
-        out += ["", "MiniLM (all-MiniLM-L6-v2, the 8 sentences of tools/models/minilm.py), every Linear quantized:", "",
+        out += ["", f"MiniLM (all-MiniLM-L6-v2; the {e2e[0]['batch']} sentences of tools/models/minilm.py, "
+                f"{e2e[0]['batch']}×{e2e[0]['seq']} tokens), every Linear quantized by --quantize-weights; *reference* "
+                "rows: the reference interpreter on the quantized program against fp32 (accuracy only):", "",
                 "| weights | path | T | median ms | fp32 ms | fp32 ÷ t | cos to fp32 (mean) | (min) | "
                 "cos to quantized reference (min) |", "|---|---|---|---|---|---|---|---|---|"]
         for r in e2e:
