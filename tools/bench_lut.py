@@ -882,6 +882,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
 
+    if args.json and not os.access(os.path.dirname(os.path.abspath(args.json)), os.W_OK):
+        p.error(f"--json {args.json}: its directory is not writable (or does not exist)")
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for e in engines:
         if e not in ENGINES:
@@ -926,8 +928,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if env["loadavg"]:
         print(f"# load average at the end: {env['loadavg_end'][0]:.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
+        try:
+            with open(args.json, "w") as f:
+                json.dump(records, f, indent=1)
+        except OSError as e:
+            print(f"error: --json {args.json}: {e.strerror}", file=sys.stderr)
+            return 1
         print(f"# wrote {len(records)} records to {args.json}")
     return 0
 
