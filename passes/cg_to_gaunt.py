@@ -31,7 +31,7 @@ from tensorc.dialects.tg import ConstantOp, WeightOp, op_class
 from tensorc.eqv import legality
 from tensorc.eqv import reference as R
 from tensorc.eqv.irreps import Irreps
-from tensorc.passes.lower_eqv import constant_value
+from tensorc.passes.weights import operand_array
 from tensorc.passes.weights import current_weights
 
 LAST_REPORT: list[str] = []  # the lines of the last run's report (for tools and tests)
@@ -42,7 +42,7 @@ def decide(op: CGTensorProductOp, store, max_rank=4, hybrid=True, force=False) -
     paths = op.attr("paths")
     w = None
     if len(op.inputs) == 3:
-        w = constant_value(op.inputs[2], store)
+        w = operand_array(op.inputs[2], store)
         if w is None:
             an = legality.Analysis("refuse")
             an.reasons.append("the weights are not compile-time constants")
@@ -124,7 +124,7 @@ def _rewrite(op: CGTensorProductOp, an: legality.Analysis, store, method: str, s
         res_paths = [p for _, p in an.residual]
         operands = [op.inputs[0], op.inputs[1]]
         if any(p.has_weight for p in res_paths):
-            full = constant_value(op.inputs[2], store)
+            full = operand_array(op.inputs[2], store)
             ws = R.split_weights(paths, i1, i2, io, full)
             flat = np.concatenate([ws[k].reshape(-1) for k, p in an.residual if p.has_weight])
             operands.append(emit(_const(flat, store, f"{stem}.residual_w", npdt)))

@@ -36,23 +36,13 @@ from tensorc.dialects.tg import ConstantOp, WeightOp, op_class
 from tensorc.eqv import fourier, so3
 from tensorc.eqv import reference as R
 from tensorc.eqv.irreps import Irreps
-from tensorc.passes.weights import current_weights
+from tensorc.passes.weights import current_weights, operand_array
 
 INLINE_MAX = 64
 
 
 class EqvLoweringError(Exception):
     pass
-
-
-def constant_value(v: SSAValue, store) -> np.ndarray | None:
-    """The array behind a tg.constant / tg.weight operand, or None for a run-time value."""
-    op = v.owner
-    if isinstance(op, ConstantOp):
-        return op.to_array()
-    if isinstance(op, WeightOp) and store is not None and op.weight_name in store:
-        return np.asarray(store[op.weight_name])
-    return None
 
 
 class Emitter:
@@ -161,7 +151,7 @@ def _flat_batch(em: Emitter, v: SSAValue, batch: list[int]) -> tuple[SSAValue, i
 
 
 def _need_const(v: SSAValue, store, what: str, op) -> np.ndarray:
-    arr = constant_value(v, store)
+    arr = operand_array(v, store)
     if arr is None:
         raise EqvLoweringError(f"{op.where()}: {what} must be a compile-time constant (tg.weight or tg.constant)")
     return np.asarray(arr, dtype=np.float64)

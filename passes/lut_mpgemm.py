@@ -45,7 +45,7 @@ from tensorc.dialects.tg.shape import ReshapeOp
 from tensorc.quant.lowbit import unpack_codes
 from tensorc.quant.lut import planes_from_codes
 
-from .weights import current_weights
+from .weights import current_weights, operand_array
 
 _LAST_REMARKS: list[str] = []
 _LAST_REPORT: list[str] = []
@@ -74,16 +74,6 @@ def remark(sink: list[str], pass_name: str, op: Operation, why: str) -> None:
     line = f"remark: {pass_name}: {where}: left as it is: {why}"
     sink.append(line)
     print(line, file=sys.stderr)
-
-
-def static_value(v: SSAValue, store) -> np.ndarray | None:
-    """The array behind a tg.constant / tg.weight operand, or None for a run-time value."""
-    op = v.owner
-    if isinstance(op, ConstantOp):
-        return op.to_array()
-    if isinstance(op, WeightOp) and store is not None and op.weight_name in store:
-        return np.asarray(store[op.weight_name])
-    return None
 
 
 def materialize(array: np.ndarray, stem: str, store, like: SSAValue, hint: str | None) -> SSAValue:
@@ -152,7 +142,7 @@ class LutMpGemm(ModulePass):
             return f"group {g} is not a multiple of 4"
         if g % ag and ag % g:
             return f"group {g} and act-group {ag}: neither divides the other"
-        if static_value(mm.inputs[1], store) is None:
+        if operand_array(mm.inputs[1], store) is None:
             if isinstance(mm.inputs[1].owner, WeightOp):
                 return ("the codes are a tg.weight and there is no weight store here (tensorc opt): "
                         "run the pass through tensorc import/run/compile or tensorc.lower")
@@ -198,7 +188,7 @@ class LutMpGemm(ModulePass):
             codes_v, scales_v, zeros_v = mm.inputs[1], mm.inputs[2], mm.inputs[3]
             planes_v = planes_cache.get(codes_v)
             if planes_v is None:
-                codes = unpack_codes(static_value(codes_v, store), k, bits)
+                codes = unpack_codes(operand_array(codes_v, store), k, bits)
                 planes = planes_from_codes(codes, bits, self.form)
                 hint = f"{codes_v.name_hint}_planes" if codes_v.name_hint else None
                 planes_v = materialize(planes, _stem(codes_v, f"{mm.src or 'matmul_nbits'}"), store, codes_v, hint)

@@ -35,7 +35,8 @@ from tensorc.dialects.lut import MpGemmOp, PrecomputeOp, table_type_of
 from tensorc.dialects.tg import WeightOp
 from tensorc.quant.lut import symmetrize_planes
 
-from .lut_mpgemm import erase_if_dead, materialize, remark, static_value
+from .lut_mpgemm import erase_if_dead, materialize, remark
+from .weights import operand_array
 from .weights import current_weights
 
 _LAST_REPORT: list[str] = []
@@ -110,7 +111,7 @@ class LutSymmetrize(ModulePass):
                 user = use.operation
                 if not isinstance(user, MpGemmOp):
                     return f"its tables are read by {user.name}, which has no half form"
-                if static_value(user.inputs[2], store) is None:
+                if operand_array(user.inputs[2], store) is None:
                     if isinstance(user.inputs[2].owner, WeightOp):
                         return (f"the planes of {user.where()} are a tg.weight and there is no weight store "
                                 "here (tensorc opt): run the pass through tensorc import/run/compile")
@@ -128,7 +129,7 @@ class LutSymmetrize(ModulePass):
             planes_v = mp.inputs[2]
             half_v = half_cache.get(planes_v)
             if half_v is None:
-                half = symmetrize_planes(static_value(planes_v, store))
+                half = symmetrize_planes(operand_array(planes_v, store))
                 stem = (planes_v.owner.weight_name if isinstance(planes_v.owner, WeightOp) else "planes") + "_half"
                 hint = f"{planes_v.name_hint}_half" if planes_v.name_hint else None
                 half_v = materialize(half, stem, store, planes_v, hint)

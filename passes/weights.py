@@ -47,3 +47,17 @@ def used_weight_names(module: ModuleOp) -> set[str]:
     if layout is not None:
         names |= {entry.data[0].data for entry in layout.data}
     return names
+
+
+def operand_array(v, store: "WeightStore | None"):
+    """The array behind a tg.constant / tg.weight operand, or None for a run-time value."""
+    import numpy as np
+
+    from tensorc.dialects.tg import ConstantOp, WeightOp
+
+    op = v.owner
+    if isinstance(op, ConstantOp):
+        return op.to_array()
+    if isinstance(op, WeightOp) and store is not None and op.weight_name in store:
+        return np.asarray(store[op.weight_name])
+    return None
